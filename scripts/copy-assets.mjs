@@ -1,0 +1,14 @@
+// Copies non-TypeScript runtime assets (Lua scripts) from src/ to dist/ after `tsc`.
+import { cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+import { join, dirname, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const walk = (dir) => readdirSync(dir).flatMap((name) => {
+  const path = join(dir, name);
+  return statSync(path).isDirectory() ? walk(path) : [path];
+});
+for (const file of walk(join(root, 'src')).filter((f) => f.endsWith('.lua'))) {
+  const target = join(root, 'dist', relative(join(root, 'src'), file));
+  mkdirSync(dirname(target), { recursive: true });
+  cpSync(file, target);
+}

@@ -1,0 +1,24 @@
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { RedisClient } from '../shared/redis-connection.js';
+import type { RequestSchemas } from '../shared/schemas/requests.js';
+import type { SkillLoader } from '../shared/skills/skill-loader.js';
+import type { Stores } from '../shared/stores/index.js';
+
+/** Snapshot of this replica's WebSocket clients for `/ws-status` (contract 02 "Health"). */
+export type WsStatusProvider = () => Record<string, unknown>;
+
+/** What the Express app is built from (no `listen`; see server.ts). */
+export interface ApiDeps {
+  config: Config;
+  logger: Logger;
+  redis: RedisClient;
+  stores: Stores;
+  schemas: RequestSchemas;
+  skills: SkillLoader;
+  /** Undefined until the WebSocket gateway is attached. */
+  wsStatus?: WsStatusProvider;
+  /** Extra readiness probe (e.g. the spawn queue), resolving when reachable. */
+  readyChecks?: (() => Promise<void>)[];
+  startedAt: number;
+}

@@ -1,0 +1,56 @@
+import './express-augment.js';
+import cors from 'cors';
+import express, { Router, type Express } from 'express';
+import helmet from 'helmet';
+import type { ApiDeps } from './api-deps.js';
+import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
+import { idempotency } from './middleware/idempotency.js';
+import { requestId } from './middleware/request-id.js';
+import { healthRoutes } from './routes/health.js';
+import { projectRoutes } from './routes/projects.js';
+import { queueRoutes } from './routes/queues.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { skillRoutes } from './routes/skills.js';
+import { taskRoutes } from './routes/tasks.js';
+import { templateRoutes } from './routes/templates.js';
+
+/**
+ * Builds the Express app (no `listen`): middleware, every route of contract 02 under `/api/v1` and
+ * the `/api` alias (contract 00 "Paths"), health routes at the root, JSON 404 and the error handler.
+ * `extraApiRoutes` are mounted before the resource routes (spawn must precede `/sessions/:id`).
+ */
+export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestId);
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
+  if (deps.config.CORS_ENABLED) {
+    const origins = deps.config.CORS_ORIGINS;
+    app.use(
+      cors({
+        origin: origins.includes('*') ? (deps.config.CORS_CREDENTIALS ? true : '*') : origins,
+        credentials: deps.config.CORS_CREDENTIALS,
+        exposedHeaders: ['ETag', 'Link', 'X-Next-Cursor', 'X-Total-Count', 'X-Request-Id', 'Retry-After'],
+      }),
+    );
+  }
+  app.use(express.json({ limit: deps.config.BODY_LIMIT_BYTES }));
+  app.use(healthRoutes(deps));
+
+  const api = Router();
+  api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
+  for (const r of extraApiRoutes) api.use(r);
+  api.use(projectRoutes(deps));
+  api.use(taskRoutes(deps));
+  api.use(queueRoutes(deps));
+  api.use(sessionRoutes(deps));
+  api.use(skillRoutes(deps));
+  api.use(templateRoutes(deps));
+  app.use('/api/v1', api);
+  app.use('/api', api);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

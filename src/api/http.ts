@@ -1,0 +1,91 @@
+import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import { PreconditionFailedError, ValidationError, type ValidationDetail } from '../shared/errors.js';
+import type { Page } from '../shared/stores/pager.js';
+import type { Rendered } from '../shared/stores/project-store.js';
+import type { Principal } from '../shared/principal.js';
+import { LOCAL_ADMIN } from '../shared/principal.js';
+
+/**
+ * Messages the original sends from route-level checks, whose envelope has no `statusCode`
+ * (contract 02 "Error envelope", shape B).
+ */
+const ROUTE_LEVEL_MESSAGES = new Set([
+  'taskIds is required',
+  'message is required',
+  'sessionId is required',
+  'type is required',
+  'Role must be "worker" or "orchestrator"',
+  'Invalid role. Must be "worker" or "orchestrator"',
+  'name, role, and content are required',
+  'At least one of name or content is required',
+]);
+
+/**
+ * Parses `value` with `schema`; on failure throws ValidationError whose message is the first issue's
+ * (schemas declare keys in the contract's check order) and whose `details` list every issue as
+ * `{ path: 'body.title', message }` (contract 00 "Input").
+ */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.output<S> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const details: ValidationDetail[] = r.error.issues.map((i) => ({
+    path: [where, ...i.path.map(String)].join('.'),
+    message: i.message,
+  }));
+  const message = details[0]?.message ?? 'Invalid request';
+  throw new ValidationError(message, details, ROUTE_LEVEL_MESSAGES.has(message) ? 'route' : 'service');
+}
+
+/** The request body, `{}` when missing or not JSON (contract 02, D58). */
+export function body(req: Request): unknown {
+  return req.body === undefined || req.body === null ? {} : req.body;
+}
+
+/** The acting principal (set by the auth seam; LOCAL_ADMIN until the security issue). */
+export function principal(req: Request): Principal {
+  return req.principal ?? LOCAL_ADMIN;
+}
+
+/**
+ * `If-Match` as an expected version: `"3"`, `3`, `W/"3"` → 3; absent or `*` → undefined; anything
+ * else can never match → 412 (contract 00 "Concurrency").
+ */
+export function ifMatch(req: Request): number | undefined {
+  const h = req.get('if-match');
+  if (h === undefined || h.trim() === '*' || h.trim() === '') return undefined;
+  const m = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(h);
+  if (!m) throw new PreconditionFailedError(-1);
+  return Number(m[1]);
+}
+
+/** Sends a pre-rendered JSON text. */
+export function sendJsonText(res: Response, status: number, json: string): void {
+  res.status(status).type('application/json').send(json);
+}
+
+/** Sends a rendered entity with its `ETag` (`"<version>"`). */
+export function sendEntity(res: Response, status: number, r: Rendered): void {
+  res.setHeader('ETag', `"${r.version}"`);
+  sendJsonText(res, status, r.json);
+}
+
+/** Sends a JS value as JSON. */
+export function sendJson(res: Response, status: number, value: unknown): void {
+  res.status(status).json(value);
+}
+
+/**
+ * Sends a page as a plain JSON array with `X-Total-Count`, `X-Next-Cursor` and
+ * `Link: <…>; rel="next"` (contract 00 "Lists").
+ */
+export function sendPage(req: Request, res: Response, page: Page): void {
+  if (page.total !== undefined) res.setHeader('X-Total-Count', String(page.total));
+  if (page.nextCursor) {
+    res.setHeader('X-Next-Cursor', page.nextCursor);
+    const url = new URL(req.originalUrl, 'http://x');
+    url.searchParams.set('cursor', page.nextCursor);
+    res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  sendJsonText(res, 200, `[${page.items.join(',')}]`);
+}

@@ -1,0 +1,61 @@
+import { statfs } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Router } from 'express';
+import type { ApiDeps } from '../api-deps.js';
+
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
+
+/**
+ * `/health` (liveness: the original `{status, timestamp, uptime}` plus `nodeId`; `?deep=1` adds Redis
+ * round-trip ms, event-loop delay, heap and free disk of SESSION_DIR), `/ready` (Redis and every
+ * readiness check answer → 200, else 503), `/ws-status` (contract 02 "Health").
+ */
+export function healthRoutes(deps: ApiDeps): Router {
+  const r = Router();
+  r.get('/health', async (req, res) => {
+    const out: Record<string, unknown> = {
+      status: 'ok',
+      timestamp: Date.now(),
+      uptime: process.uptime(),
+      nodeId: deps.config.NODE_ID,
+    };
+    if (req.query.deep === '1' || req.query.deep === 'true') {
+      const t0 = performance.now();
+      try {
+        await deps.redis.ping();
+        out.redis = { ok: true, rttMs: Number((performance.now() - t0).toFixed(3)) };
+      } catch {
+        out.redis = { ok: false };
+      }
+      out.eventLoopDelayMs = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+      const mem = process.memoryUsage();
+      out.memory = { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal };
+      try {
+        const s = await statfs(deps.config.SESSION_DIR);
+        out.sessionDirFreeBytes = s.bavail * s.bsize;
+      } catch {
+        out.sessionDirFreeBytes = null;
+      }
+    }
+    res.json(out);
+  });
+  r.get('/ready', async (_req, res) => {
+    try {
+      await deps.redis.ping();
+      for (const check of deps.readyChecks ?? []) await check();
+      res.json({ status: 'ready', redis: 'ok' });
+    } catch {
+      res.setHeader('Retry-After', '1');
+      res.status(503).json({ error: true, code: 'UNAVAILABLE', message: 'Not ready: Redis or queue unreachable' });
+    }
+  });
+  r.get('/ws-status', (_req, res) => {
+    if (!deps.wsStatus) {
+      res.json({ error: 'WebSocket server not initialized yet' });
+      return;
+    }
+    res.json(deps.wsStatus());
+  });
+  return r;
+}

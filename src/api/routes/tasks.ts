@@ -1,0 +1,36 @@
+import { Router } from 'express';
+import type { ApiDeps } from '../api-deps.js';
+import { body, ifMatch, parse, principal, sendEntity, sendJson, sendPage } from '../http.js';
+
+/** Tasks (contract 02 "Tasks"): list with filters, create, get, PATCH, timeline, delete, children. */
+export function taskRoutes({ stores, schemas }: ApiDeps): Router {
+  const r = Router();
+  r.get('/tasks', async (req, res) => {
+    const q = parse(schemas.taskListQuery, req.query, 'query');
+    sendPage(req, res, await stores.tasks.list(principal(req), q));
+  });
+  r.post('/tasks', async (req, res) => {
+    const input = parse(schemas.taskCreate, body(req), 'body');
+    sendEntity(res, 201, await stores.tasks.create(principal(req), input));
+  });
+  r.get('/tasks/:id', async (req, res) => {
+    sendEntity(res, 200, await stores.tasks.get(principal(req), req.params.id));
+  });
+  r.patch('/tasks/:id', async (req, res) => {
+    const input = parse(schemas.taskUpdate, body(req), 'body');
+    sendEntity(res, 200, await stores.tasks.update(principal(req), req.params.id, input, ifMatch(req)));
+  });
+  r.post('/tasks/:id/timeline', async (req, res) => {
+    const input = parse(schemas.taskTimeline, body(req), 'body');
+    sendJson(res, 200, await stores.sessions.addTaskTimeline(principal(req), req.params.id, input));
+  });
+  r.delete('/tasks/:id', async (req, res) => {
+    await stores.tasks.delete(principal(req), req.params.id, ifMatch(req));
+    sendJson(res, 200, { success: true, id: req.params.id });
+  });
+  r.get('/tasks/:id/children', async (req, res) => {
+    const q = parse(schemas.projectListQuery, req.query, 'query');
+    sendPage(req, res, await stores.tasks.children(principal(req), req.params.id, q));
+  });
+  return r;
+}

@@ -1,0 +1,103 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig, type Config } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { isMain, onShutdownSignal } from '../shared/process-lifecycle.js';
+import { createRedis, type RedisClient } from '../shared/redis-connection.js';
+import { requestSchemas } from '../shared/schemas/requests.js';
+import { SkillLoader } from '../shared/skills/skill-loader.js';
+import { createStores } from '../shared/stores/index.js';
+import type { ApiDeps } from './api-deps.js';
+import { createApp } from './app.js';
+
+/** A running API replica. */
+export interface ApiServer {
+  server: Server;
+  port: number;
+  deps: ApiDeps;
+  /** Graceful stop: stop accepting, drain, close Redis. */
+  close(): Promise<void>;
+}
+
+/** Logs Redis connection errors at most once per `everyMs` so an outage does not flood the log. */
+export function logRedisErrors(redis: RedisClient, logger: Logger, name: string, everyMs = 5000): void {
+  let last = 0;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - last > everyMs) {
+      last = now;
+      logger.warn({ connection: name, err: err.message }, 'redis connection error');
+    }
+  });
+  redis.on('ready', () => logger.info({ connection: name }, 'redis ready'));
+}
+
+/**
+ * Starts one API replica: Redis connection (fail-fast: requests answer 503 while Redis is away, and
+ * the connection recovers by itself), default templates seeded once Redis is ready, HTTP on
+ * `HOST:PORT` (PORT 0 = any free port).
+ */
+export async function startApi(config: Config, logger: Logger = createLogger('api', config.LOG_LEVEL)): Promise<ApiServer> {
+  const redis = createRedis(config.REDIS_URL, { failFast: true, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'maestro-api' });
+  logRedisErrors(redis, logger, 'api');
+  const stores = createStores(redis, config);
+  const skills = new SkillLoader(config.SKILLS_DIR);
+  const schemas = requestSchemas({
+    title: config.MAX_TITLE_LENGTH,
+    text: config.MAX_TEXT_BYTES,
+    id: config.MAX_ID_LENGTH,
+    array: config.MAX_ARRAY_LENGTH,
+    metadata: config.MAX_METADATA_BYTES,
+  });
+  const deps: ApiDeps = { config, logger, redis, stores, schemas, skills, startedAt: Date.now() };
+
+  const seed = async () => {
+    try {
+      await stores.templates.seedDefaults();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'template seeding deferred until Redis answers');
+    }
+  };
+  redis.on('ready', () => void seed());
+
+  const app = createApp(deps);
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, host: config.HOST, nodeId: config.NODE_ID }, `Maestro API listening on http://${config.HOST}:${port}`);
+  if (config.MAESTRO_AUTH === 'required') {
+    logger.warn('MAESTRO_AUTH=required is not enforced yet: every request acts as the local admin');
+  }
+
+  const close = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  return { server, port, deps, close };
+}
+
+if (isMain(import.meta.url)) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(1);
+  }
+  const logger = createLogger('api', config.LOG_LEVEL);
+  startApi(config, logger).then(
+    (api) => onShutdownSignal(logger, config.SHUTDOWN_TIMEOUT_MS, api.close),
+    (err) => {
+      logger.fatal({ err }, 'failed to start');
+      process.exit(1);
+    },
+  );
+}

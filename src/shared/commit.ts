@@ -1,0 +1,211 @@
+import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError } from './errors.js';
+import type { ScriptedRedis } from './redis-scripts.js';
+
+/** Entity kinds the render script knows (field order per kind lives in redis-scripts/render-lib.lua). */
+export type RenderKind = 'project' | 'task' | 'session' | 'template' | 'doc';
+
+/** How a failed precondition of a commit is reported to the caller. */
+export type KeyRole = { resource: string; id: string };
+
+type Op = Record<string, unknown> & { op: string; k: number };
+
+/** Raised by Commit.exec when a `check`/`fieldIs` precondition fails: the caller retries or answers 412. */
+export class VersionConflict extends Error {
+  constructor(
+    readonly keyIndex: number,
+    readonly currentVersion: number,
+  ) {
+    super('version conflict');
+  }
+}
+
+/** Result of a commit: the stream ids of the events appended, then the requested renders (JSON text). */
+export interface CommitResult {
+  eventIds: string[];
+  renders: (string | null)[];
+}
+
+/** JSON text of a value, as stored in entity hashes. */
+export const j = (v: unknown): string => JSON.stringify(v);
+
+/**
+ * One atomic change of one hash slot (one project, or the templates), built in TypeScript and applied
+ * by `redis-scripts/commit.lua` in a single step: preconditions, writes, index moves, and the events
+ * that describe the change appended to the slot's stream and published (the outbox rule of DESIGN.md).
+ * Either everything is applied or nothing is.
+ */
+export class Commit {
+  private readonly keys: string[] = [];
+  private readonly keyIndex = new Map<string, number>();
+  private readonly roles = new Map<number, KeyRole>();
+  private readonly emptyMessages = new Map<number, string>();
+  private readonly ops: Op[] = [];
+  private readonly events: Record<string, unknown>[] = [];
+  private readonly renders: { kind: RenderKind; k: number }[] = [];
+
+  /**
+   * @param stream the slot's event stream key (KEYS[1]); @param projectId written into each event
+   * (`projectId` of the wire envelope; null for templates); @param now ms timestamp of the change.
+   */
+  constructor(
+    stream: string,
+    private readonly projectId: string | null,
+    readonly now: number,
+    private readonly channel: string,
+    private readonly maxlen: number,
+  ) {
+    this.k(stream);
+  }
+
+  private k(key: string, role?: KeyRole): number {
+    let i = this.keyIndex.get(key);
+    if (i === undefined) {
+      this.keys.push(key);
+      i = this.keys.length;
+      this.keyIndex.set(key, i);
+    }
+    if (role) this.roles.set(i, role);
+    return i;
+  }
+
+  /** Fails with VersionConflict unless the hash's `version` equals `version`; NotFound if absent. */
+  checkVersion(key: string, version: number, role: KeyRole): this {
+    this.ops.push({ op: 'check', k: this.k(key, role), version });
+    return this;
+  }
+  /** Fails with VersionConflict unless the stored raw field text equals `raw`. */
+  fieldIs(key: string, field: string, raw: string, role: KeyRole): this {
+    this.ops.push({ op: 'fieldIs', k: this.k(key, role), f: field, v: raw });
+    return this;
+  }
+  /** Fails with NotFoundError(role) unless the key exists. */
+  exists(key: string, role: KeyRole): this {
+    this.ops.push({ op: 'exists', k: this.k(key, role) });
+    return this;
+  }
+  /** Fails with a 409 CONFLICT unless the key is absent. */
+  absent(key: string, role: KeyRole): this {
+    this.ops.push({ op: 'absent', k: this.k(key, role) });
+    return this;
+  }
+  /** Fails with a 422 BUSINESS_RULE_ERROR(`message`) unless the sorted set is empty. */
+  empty(key: string, message: string): this {
+    const k = this.k(key);
+    this.emptyMessages.set(k, message);
+    this.ops.push({ op: 'empty', k });
+    return this;
+  }
+  /** Sets fields to JSON texts; `bump` increments `version` first; `ifExists` skips a missing hash. */
+  hset(key: string, fields: Record<string, string>, bump = false, ifExists = false): this {
+    this.ops.push({ op: 'hset', k: this.k(key), f: fields, bump, ie: ifExists });
+    return this;
+  }
+  hdel(key: string, fields: string[]): this {
+    if (fields.length) this.ops.push({ op: 'hdel', k: this.k(key), f: fields });
+    return this;
+  }
+  /** Sets the field only if it is absent or JSON `null` (e.g. `startedAt` the first time). */
+  hsetIfNull(key: string, field: string, raw: string): this {
+    this.ops.push({ op: 'hsetnull', k: this.k(key), f: field, v: raw });
+    return this;
+  }
+  /** Adds a string to a JSON-array field unless present (skipped when the hash is missing). */
+  arrayAdd(key: string, field: string, value: string): this {
+    this.ops.push({ op: 'aadd', k: this.k(key), f: field, v: value, ie: true });
+    return this;
+  }
+  /** Removes every occurrence of a string from a JSON-array field (skipped when the hash is missing). */
+  arrayRemove(key: string, field: string, value: string): this {
+    this.ops.push({ op: 'arem', k: this.k(key), f: field, v: value, ie: true });
+    return this;
+  }
+  zadd(key: string, member: string): this {
+    this.ops.push({ op: 'zadd', k: this.k(key), m: member });
+    return this;
+  }
+  zrem(key: string, member: string): this {
+    this.ops.push({ op: 'zrem', k: this.k(key), m: member });
+    return this;
+  }
+  /** Appends JSON texts to a list. */
+  rpush(key: string, values: string[]): this {
+    if (values.length) this.ops.push({ op: 'rpush', k: this.k(key), v: values });
+    return this;
+  }
+  del(key: string): this {
+    this.ops.push({ op: 'del', k: this.k(key) });
+    return this;
+  }
+  pexpire(key: string, ms: number): this {
+    this.ops.push({ op: 'pexpire', k: this.k(key), ms });
+    return this;
+  }
+  /** Appends an event whose data is the given JSON text. */
+  event(type: string, data: string): this {
+    this.events.push({ type, data });
+    return this;
+  }
+  /** Appends an event whose data is the entity at `key` as stored after this commit's writes. */
+  eventRender(type: string, kind: RenderKind, key: string): this {
+    this.events.push({ type, render: { kind, k: this.k(key) } });
+    return this;
+  }
+  /** Asks for the entity at `key` rendered after the writes (returned in `renders`, in call order). */
+  render(kind: RenderKind, key: string): this {
+    this.renders.push({ kind, k: this.k(key) });
+    return this;
+  }
+
+  /**
+   * Applies the change. Throws NotFoundError for a failed `exists`, VersionConflict for a failed
+   * `check`/`fieldIs`, AppError 409 for a failed `absent`; Redis errors propagate (→ 503 upstream).
+   */
+  async exec(redis: ScriptedRedis): Promise<CommitResult> {
+    const arg = JSON.stringify({
+      ops: this.ops,
+      events: this.events,
+      render: this.renders,
+      now: this.now,
+      projectId: this.projectId,
+      channel: this.channel,
+      maxlen: this.maxlen,
+    });
+    let out: (string | number | null)[];
+    try {
+      out = await redis.maestroCommit(this.keys.length, ...this.keys, arg);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : '';
+      const m = /MAESTRO_(GONE|VERSION|EXISTS|NOTEMPTY) (\d+)(?: (\d+))?/.exec(msg);
+      if (!m) throw err;
+      const idx = Number(m[2]);
+      if (m[1] === 'NOTEMPTY') throw new BusinessRuleError(this.emptyMessages.get(idx) ?? 'Not empty');
+      const role = this.roles.get(idx) ?? { resource: 'Resource', id: '?' };
+      if (m[1] === 'GONE') throw new NotFoundError(role.resource, role.id);
+      if (m[1] === 'EXISTS') throw new AppError(409, 'CONFLICT', `${role.resource} with id '${role.id}' already exists`);
+      throw new VersionConflict(idx, Number(m[3] ?? 0));
+    }
+    const n = Number(out[0]);
+    return {
+      eventIds: out.slice(1, 1 + n).map(String),
+      renders: out.slice(1 + n).map((x) => (x === null || x === undefined ? null : String(x))),
+    };
+  }
+}
+
+/**
+ * Runs a read-compute-commit step, retrying on VersionConflict (another writer changed the entity
+ * in between) up to `attempts` times with a short jittered pause. When `ifMatch` is given, a conflict
+ * on that version is final: 412 PRECONDITION_FAILED (contract 00, "Concurrency and retries").
+ */
+export async function withRetry<T>(step: () => Promise<T>, ifMatch?: number, attempts = 100): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof VersionConflict)) throw err;
+      if (ifMatch !== undefined) throw new PreconditionFailedError(err.currentVersion);
+      if (i >= attempts) throw new AppError(409, 'CONFLICT', 'Too many concurrent writers; try again');
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + i * 2)));
+    }
+  }
+}

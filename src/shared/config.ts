@@ -1,0 +1,143 @@
+import { homedir, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Expands a leading `~` to the home directory and resolves to an absolute path (contract 06). */
+export function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  if (path.startsWith('~/')) return join(homedir(), path.slice(2));
+  return resolve(path);
+}
+
+const bool = (dflt: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? dflt : v.toLowerCase() === 'true' || v === '1'));
+
+const int = (dflt: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return dflt;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got '${v}'` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const path = (dflt: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => expandHome(v === undefined || v === '' ? dflt : v));
+
+const enumOf = <T extends string>(values: readonly [T, ...T[]], dflt: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return dflt;
+      if (!(values as readonly string[]).includes(v)) {
+        ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}, got '${v}'` });
+        return z.NEVER;
+      }
+      return v as T;
+    });
+
+const redisUrl = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const url = v === undefined || v === '' ? 'redis://127.0.0.1:6379' : v;
+    if (!/^(rediss?|redis-sentinel|redis-cluster):\/\//.test(url)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must start with redis://, rediss://, redis-sentinel:// or redis-cluster://, got '${url}'`,
+      });
+      return z.NEVER;
+    }
+    return url;
+  });
+
+/**
+ * The environment schema: variables of contract 06 plus the cluster's own. Every value is parsed once
+ * at start-up; a bad value throws ConfigError naming the variable (contract 06, D57).
+ */
+const envSchema = z.object({
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().optional().transform((v) => v || '0.0.0.0'),
+  SERVER_URL: z.string().optional(),
+  DATA_DIR: path('~/.maestro/data'),
+  SESSION_DIR: path('~/.maestro/sessions'),
+  SKILLS_DIR: path('~/.agents-ui/maestro-skills'),
+  DATABASE_TYPE: z.string().optional(),
+  MANIFEST_GENERATOR: enumOf(['cli', 'server'] as const, 'cli'),
+  MAESTRO_CLI_PATH: z.string().optional().transform((v) => v || 'maestro'),
+  CORS_ENABLED: z.string().optional().transform((v) => v !== 'false'),
+  CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? ['*'] : v.split(',').map((s) => s.trim()).filter(Boolean))),
+  CORS_CREDENTIALS: z.string().optional().transform((v) => v === 'true'),
+  LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  LOG_FORMAT: enumOf(['json', 'pretty'] as const, 'json'),
+  DEBUG: bool(false),
+  NODE_ENV: enumOf(['development', 'production', 'test'] as const, 'development'),
+
+  REDIS_URL: redisUrl,
+  MAESTRO_REDIS_PREFIX: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const p = v === undefined || v === '' ? 'maestro:' : v;
+      if (/[{}\s]/.test(p)) {
+        ctx.addIssue({ code: 'custom', message: `must not contain braces or spaces, got '${p}'` });
+        return z.NEVER;
+      }
+      return p;
+    }),
+  MAESTRO_AUTH: enumOf(['required', 'disabled'] as const, 'required'),
+  REDIS_COMMAND_TIMEOUT_MS: int(5000, 100, 600_000),
+  EVENT_STREAM_MAXLEN: int(10_000, 100, 10_000_000),
+  IDEMPOTENCY_TTL_SECONDS: int(86_400, 60, 30 * 86_400),
+  BODY_LIMIT_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  MAX_TITLE_LENGTH: int(500, 1, 100_000),
+  MAX_TEXT_BYTES: int(100 * 1024, 1, 10 * 1024 * 1024),
+  MAX_ID_LENGTH: int(128, 8, 1024),
+  MAX_ARRAY_LENGTH: int(1000, 1, 100_000),
+  MAX_METADATA_BYTES: int(64 * 1024, 1, 1024 * 1024),
+  WS_HEARTBEAT_MS: int(30_000, 100, 3_600_000),
+  WS_MAX_BUFFERED_BYTES: int(8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  WORKER_CONCURRENCY: int(4, 1, 256),
+  MANIFEST_TIMEOUT_MS: int(30_000, 100, 3_600_000),
+  SPAWN_WAIT_MS: int(30_000, 0, 600_000),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
+  METRICS_PORT: int(9464, 0, 65535),
+  NODE_ID: z.string().optional(),
+});
+
+/** Parsed configuration (see envSchema for each variable and its default). */
+export type Config = z.output<typeof envSchema> & { SERVER_URL: string; NODE_ID: string };
+
+/**
+ * Parses the environment once. Throws ConfigError("Invalid configuration: PORT must be …") naming
+ * every bad variable; callers at start-up print it and exit 1 (contract 06).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  const c = parsed.data;
+  return {
+    ...c,
+    SERVER_URL: c.SERVER_URL || `http://localhost:${c.PORT}`,
+    NODE_ID: c.NODE_ID || `${hostname()}:${process.pid}`,
+  };
+}

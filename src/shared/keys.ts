@@ -1,0 +1,125 @@
+/**
+ * Every Redis key name Maestro uses, built in one place (DESIGN.md "Redis data model").
+ * All keys of one project carry the hash tag `{<projectId>}` so every atomic step stays in one slot;
+ * the few global keys (project index, id → project lookups, templates, idempotency) are outside it.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Pub/sub channel every event is published on (one subscription per replica). */
+  get eventsChannel(): string {
+    return `${this.prefix}events`;
+  }
+  /** Pub/sub channel for skill cache invalidation (a reload reaches every replica). */
+  get skillsChannel(): string {
+    return `${this.prefix}skills:reload`;
+  }
+  /** Global lexicographic index of all projects (members `<createdAt>:<id>`). */
+  get projectIndex(): string {
+    return `${this.prefix}projects`;
+  }
+  /** Immutable fact: task id → project id (string). */
+  taskLookup(taskId: string): string {
+    return `${this.prefix}lookup:task:${taskId}`;
+  }
+  /** Immutable-per-incarnation fact: session id → project id (string). */
+  sessionLookup(sessionId: string): string {
+    return `${this.prefix}lookup:session:${sessionId}`;
+  }
+
+  private tag(projectId: string): string {
+    return `${this.prefix}{${projectId}}`;
+  }
+  /** The project's event stream (outbox; ids are the events' wire ids). */
+  events(projectId: string): string {
+    return `${this.tag(projectId)}:events`;
+  }
+  project(projectId: string): string {
+    return `${this.tag(projectId)}:project`;
+  }
+  /** Prefix such that `taskPrefix(p) + taskId` is the task hash key. */
+  taskPrefix(projectId: string): string {
+    return `${this.tag(projectId)}:task:`;
+  }
+  task(projectId: string, taskId: string): string {
+    return this.taskPrefix(projectId) + taskId;
+  }
+  tasksAll(projectId: string): string {
+    return `${this.tag(projectId)}:tasks`;
+  }
+  tasksByStatus(projectId: string, status: string): string {
+    return `${this.tag(projectId)}:tasks:status:${status}`;
+  }
+  /** Tasks by parent; `parentId` null → root tasks. */
+  tasksByParent(projectId: string, parentId: string | null): string {
+    return `${this.tag(projectId)}:tasks:parent:${parentId ?? '\u0000null'}`;
+  }
+  tasksByParentStatus(projectId: string, parentId: string | null, status: string): string {
+    return `${this.tag(projectId)}:tasks:parent:${parentId ?? '\u0000null'}:status:${status}`;
+  }
+  /** Prefix such that `sessionPrefix(p) + sessionId` is the session hash key. */
+  sessionPrefix(projectId: string): string {
+    return `${this.tag(projectId)}:session:`;
+  }
+  session(projectId: string, sessionId: string): string {
+    return this.sessionPrefix(projectId) + sessionId;
+  }
+  sessionEvents(projectId: string, sessionId: string): string {
+    return `${this.session(projectId, sessionId)}:events`;
+  }
+  sessionTimeline(projectId: string, sessionId: string): string {
+    return `${this.session(projectId, sessionId)}:timeline`;
+  }
+  sessionsAll(projectId: string): string {
+    return `${this.tag(projectId)}:sessions`;
+  }
+  sessionsByStatus(projectId: string, status: string): string {
+    return `${this.tag(projectId)}:sessions:status:${status}`;
+  }
+  /** Sessions whose status is not `completed` (contract 02, `active=true`). */
+  sessionsActive(projectId: string): string {
+    return `${this.tag(projectId)}:sessions:active`;
+  }
+  sessionsByTask(projectId: string, taskId: string): string {
+    return `${this.tag(projectId)}:sessions:task:${taskId}`;
+  }
+  /** Queue of a session (hash: `doc` = QueueState JSON, `version`). */
+  queue(projectId: string, sessionId: string): string {
+    return `${this.tag(projectId)}:queue:${sessionId}`;
+  }
+  /** Stored manifest of a spawned session (hash: `doc`, `version`). */
+  manifest(projectId: string, sessionId: string): string {
+    return `${this.tag(projectId)}:manifest:${sessionId}`;
+  }
+
+  /** Templates share one hash tag: the index, the documents and their event stream. */
+  get templateIndex(): string {
+    return `${this.prefix}{templates}:index`;
+  }
+  templatePrefix(): string {
+    return `${this.prefix}{templates}:t:`;
+  }
+  template(id: string): string {
+    return this.templatePrefix() + id;
+  }
+  get templateEvents(): string {
+    return `${this.prefix}{templates}:events`;
+  }
+  /** Idempotency record of one principal's key (hash: `state`, `hash`, `status`, `body`, `headers`). */
+  idempotency(principalId: string, key: string): string {
+    return `${this.prefix}idem:${principalId}:${key}`;
+  }
+}
+
+/**
+ * Index member for creation order: `<createdAt ms, 15 digits>:<id>`. Lexicographic order of members
+ * = (createdAt, id), so every list pages with ZRANGE BYLEX in O(log n + page).
+ */
+export function indexMember(createdAt: number, id: string): string {
+  return `${String(Math.max(0, Math.trunc(createdAt))).padStart(15, '0')}:${id}`;
+}
+
+/** The id part of an index member. */
+export function memberId(member: string): string {
+  return member.slice(16);
+}

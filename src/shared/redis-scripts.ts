@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { RedisClient } from './redis-connection.js';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'redis-scripts');
+const lib = readFileSync(join(dir, 'render-lib.lua'), 'utf8');
+const load = (name: string, withLib = true) =>
+  (withLib ? lib + '\n' : '') + readFileSync(join(dir, `${name}.lua`), 'utf8');
+
+/** Lua scripts by command name, each loaded from `redis-scripts/<name>.lua` (render-lib prepended). */
+const SCRIPTS = {
+  maestroCommit: load('commit'),
+  maestroRender: load('render'),
+  maestroPage: load('page'),
+  maestroRenderMany: load('render-many'),
+} as const;
+
+/** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
+export interface ScriptCommands {
+  maestroCommit(numKeys: number, ...keysAndArgs: string[]): Promise<(string | null | number)[]>;
+  maestroRender(numKeys: number, key: string, kind: string): Promise<[string, string] | null>;
+  maestroPage(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<(string | number)[]>;
+  maestroRenderMany(numKeys: number, ...keysAndArgs: string[]): Promise<(string | null)[]>;
+}
+
+/** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */
+export type ScriptedRedis = RedisClient & ScriptCommands;
+
+/** Defines every script on the connection (idempotent); returns it typed. */
+export function withScripts(redis: RedisClient): ScriptedRedis {
+  const r = redis as RedisClient & { __maestroScripts?: boolean };
+  if (!r.__maestroScripts) {
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      redis.defineCommand(name, { lua });
+    }
+    r.__maestroScripts = true;
+  }
+  return redis as ScriptedRedis;
+}

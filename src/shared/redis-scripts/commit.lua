@@ -1,0 +1,113 @@
+-- commit: applies one atomic change to one project's keys and appends its events (outbox).
+-- KEYS: every key the change touches (all in one hash slot); KEYS[1] is the project's event stream.
+-- ARGV[1]: JSON { ops = [...], events = [...], render = [...], now = ms, projectId = "…",
+--                 channel = "…", maxlen = n }
+-- ops (k = 1-based index into KEYS):
+--   {op='check', k, version}  fail 'MAESTRO_VERSION <k> <current>' unless HGET version == version
+--   {op='exists', k} / {op='absent', k}  fail 'MAESTRO_GONE <k>' / 'MAESTRO_EXISTS <k>'
+--   {op='empty', k}           fail 'MAESTRO_NOTEMPTY <k>' unless the sorted set is empty
+--   any write op with ie=true is skipped when its key does not exist
+--   {op='fieldIs', k, f, v}   fail 'MAESTRO_VERSION <k> <current>' unless HGET f == v (raw text)
+--   {op='hset', k, f={field=jsonText}, bump=true?}  bump: HINCRBY version 1 first
+--   {op='hdel', k, f=[names]}
+--   {op='hsetnull', k, f, v}  set only when the field is absent or JSON null
+--   {op='aadd'|'arem', k, f, v}  add (deduplicated) / remove a string in a JSON-array field
+--   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)
+--   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
+-- events: [{type, data=jsonText} | {type, render={kind, k}}] → XADD KEYS[1] MAXLEN ~ maxlen, PUBLISH.
+-- render: [{kind, k}] rendered after the writes and returned.
+-- Returns: { n, id1…idn, render1… } (a missing entity renders as nil).
+local req = cjson.decode(ARGV[1])
+local ops = req.ops
+
+for _, o in ipairs(ops) do
+  local key = KEYS[o.k]
+  if o.op == 'check' then
+    local cur = redis.call('HGET', key, 'version')
+    if not cur then return redis.error_reply('MAESTRO_GONE ' .. o.k) end
+    if tonumber(cur) ~= tonumber(o.version) then
+      return redis.error_reply('MAESTRO_VERSION ' .. o.k .. ' ' .. cur)
+    end
+  elseif o.op == 'fieldIs' then
+    local cur = redis.call('HGET', key, o.f)
+    if cur ~= o.v then
+      local ver = redis.call('HGET', key, 'version') or '0'
+      return redis.error_reply('MAESTRO_VERSION ' .. o.k .. ' ' .. ver)
+    end
+  elseif o.op == 'exists' then
+    if redis.call('EXISTS', key) == 0 then return redis.error_reply('MAESTRO_GONE ' .. o.k) end
+  elseif o.op == 'absent' then
+    if redis.call('EXISTS', key) == 1 then return redis.error_reply('MAESTRO_EXISTS ' .. o.k) end
+  elseif o.op == 'empty' then
+    if redis.call('ZCARD', key) > 0 then return redis.error_reply('MAESTRO_NOTEMPTY ' .. o.k) end
+  end
+end
+
+local function jsonArray(key, f)
+  local raw = redis.call('HGET', key, f)
+  if not raw or raw == '[]' or raw == 'null' then return {} end
+  return cjson.decode(raw)
+end
+
+local function encodeArray(t)
+  if #t == 0 then return '[]' end
+  return cjson.encode(t)
+end
+
+for _, o in ipairs(ops) do
+  local key = KEYS[o.k]
+  local op = o.op
+  if o.ie and redis.call('EXISTS', key) == 0 then
+    op = 'skip'
+  end
+  if op == 'hset' then
+    if o.bump then redis.call('HINCRBY', key, 'version', 1) end
+    local args = {}
+    for f, v in pairs(o.f) do args[#args + 1] = f; args[#args + 1] = v end
+    if #args > 0 then redis.call('HSET', key, unpack(args)) end
+  elseif op == 'hdel' then
+    if #o.f > 0 then redis.call('HDEL', key, unpack(o.f)) end
+  elseif op == 'hsetnull' then
+    local cur = redis.call('HGET', key, o.f)
+    if (not cur) or cur == 'null' then redis.call('HSET', key, o.f, o.v) end
+  elseif op == 'aadd' then
+    local t = jsonArray(key, o.f)
+    local found = false
+    for _, x in ipairs(t) do if x == o.v then found = true break end end
+    if not found then t[#t + 1] = o.v end
+    redis.call('HSET', key, o.f, encodeArray(t))
+  elseif op == 'arem' then
+    local t = jsonArray(key, o.f)
+    local out = {}
+    for _, x in ipairs(t) do if x ~= o.v then out[#out + 1] = x end end
+    redis.call('HSET', key, o.f, encodeArray(out))
+  elseif op == 'zadd' then
+    redis.call('ZADD', key, 0, o.m)
+  elseif op == 'zrem' then
+    redis.call('ZREM', key, o.m)
+  elseif op == 'rpush' then
+    if #o.v > 0 then redis.call('RPUSH', key, unpack(o.v)) end
+  elseif op == 'del' then
+    redis.call('DEL', key)
+  elseif op == 'pexpire' then
+    redis.call('PEXPIRE', key, o.ms)
+  end
+end
+
+local out = { 0 }
+local pidJson = cjson.encode(req.projectId)
+for _, e in ipairs(req.events or {}) do
+  local data = e.data
+  if e.render then data = render(e.render.kind, KEYS[e.render.k]) or 'null' end
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', req.maxlen, '*',
+    'type', e.type, 'data', data, 'ts', req.now)
+  redis.call('PUBLISH', req.channel,
+    '{"id":"' .. id .. '","projectId":' .. pidJson .. ',"type":"' .. e.type .. '","timestamp":' .. req.now ..
+    ',"data":' .. data .. '}')
+  out[#out + 1] = id
+  out[1] = out[1] + 1
+end
+for _, r in ipairs(req.render or {}) do
+  out[#out + 1] = render(r.kind, KEYS[r.k])
+end
+return out

@@ -1,0 +1,33 @@
+import type { Config } from '../config.js';
+import type { RedisClient } from '../redis-connection.js';
+import { ProjectStore } from './project-store.js';
+import { QueueStore } from './queue-store.js';
+import { SessionStore } from './session-store.js';
+import { StoreContext } from './store-context.js';
+import { TaskStore } from './task-store.js';
+import { TemplateStore } from './template-store.js';
+
+/** Every store over one Redis connection (see DESIGN.md "Layout": src/shared holds the stores). */
+export interface Stores {
+  ctx: StoreContext;
+  projects: ProjectStore;
+  tasks: TaskStore;
+  sessions: SessionStore;
+  queues: QueueStore;
+  templates: TemplateStore;
+}
+
+/** Builds the stores; `clock` (ms) is injectable for tests. */
+export function createStores(
+  redis: RedisClient,
+  config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'>,
+  clock: () => number = Date.now,
+): Stores {
+  const ctx = new StoreContext(redis, config, clock);
+  const projects = new ProjectStore(ctx);
+  const tasks = new TaskStore(ctx, projects);
+  const sessions = new SessionStore(ctx, projects, tasks);
+  const queues = new QueueStore(ctx, sessions, tasks);
+  const templates = new TemplateStore(ctx);
+  return { ctx, projects, tasks, sessions, queues, templates };
+}

@@ -1,0 +1,164 @@
+import { NotFoundError } from '../errors.js';
+import { canRead, canWrite, type Principal } from '../principal.js';
+import { indexMember, memberId } from '../keys.js';
+import type { ProjectCreate, ProjectUpdate } from '../schemas/requests.js';
+import { decodeCursor, encodeCursor, type Page, type PageRequest } from './pager.js';
+import { encodeFields } from './entity-codec.js';
+import type { StoreContext } from './store-context.js';
+import { newId } from '../schemas/entities.js';
+import { withRetry } from '../commit.js';
+
+/** A rendered entity: its JSON text (sent as is) and its version (for `ETag`). */
+export interface Rendered {
+  json: string;
+  version: number;
+}
+
+/** How long a deleted project's event stream is kept for replay, in ms. */
+const DELETED_STREAM_TTL_MS = 24 * 3600 * 1000;
+
+/**
+ * Projects on Redis (contract 01 "Project", 02 "Projects"). The project hash lives under its own hash
+ * tag; the global creation-order index is written before the hash on create and removed after it on
+ * delete, so a crash leaves at most an index entry without a project, which readers skip.
+ */
+export class ProjectStore {
+  constructor(private readonly ctx: StoreContext) {}
+
+  /** Renders project `id`, or throws NotFoundError('Project', id) if absent or not readable. */
+  async get(actor: Principal, id: string): Promise<Rendered> {
+    const r = canRead(actor, id) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.project(id), 'project') : null;
+    if (!r) throw new NotFoundError('Project', id);
+    return { json: r[0], version: Number(r[1]) };
+  }
+
+  /** True when the project exists (no access check). */
+  async exists(id: string): Promise<boolean> {
+    return (await this.ctx.redis.exists(this.ctx.keys.project(id))) === 1;
+  }
+
+  /** Creates a project: name trimmed, defaults per contract 01; emits `project:created`. */
+  async create(actor: Principal, input: ProjectCreate): Promise<Rendered> {
+    const now = this.ctx.clock();
+    const id = newId('proj', now);
+    const { keys } = this.ctx;
+    await this.ctx.redis.zadd(keys.projectIndex, 0, indexMember(now, id));
+    const key = keys.project(id);
+    const res = await this.ctx
+      .commit(id, now)
+      .absent(key, { resource: 'Project', id })
+      .hset(
+        key,
+        encodeFields({
+          id,
+          name: input.name.trim(),
+          workingDir: input.workingDir ?? '',
+          description: input.description ?? '',
+          metadata: input.metadata,
+          createdAt: now,
+          updatedAt: now,
+          version: 1,
+          ownerId: actor.id,
+        }),
+      )
+      .eventRender('project:created', 'project', key)
+      .render('project', key)
+      .exec(this.ctx.redis);
+    return { json: res.renders[0]!, version: 1 };
+  }
+
+  /**
+   * Shallow-merges the known fields (name, workingDir, description, metadata), bumps `updatedAt` and
+   * `version`; emits `project:updated`. `ifMatch`: expected version (412 on mismatch).
+   */
+  async update(actor: Principal, id: string, input: ProjectUpdate, ifMatch?: number): Promise<Rendered> {
+    if (!canWrite(actor, id)) throw new NotFoundError('Project', id);
+    const key = this.ctx.keys.project(id);
+    return withRetry(async () => {
+      const c = this.ctx.commit(id);
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Project', id });
+      else c.exists(key, { resource: 'Project', id });
+      const res = await c
+        .hset(
+          key,
+          encodeFields({
+            name: input.name,
+            workingDir: input.workingDir,
+            description: input.description,
+            metadata: input.metadata,
+            updatedAt: c.now,
+          }),
+          true,
+        )
+        .eventRender('project:updated', 'project', key)
+        .render('project', key)
+        .exec(this.ctx.redis);
+      const json = res.renders[0]!;
+      return { json, version: Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0) };
+    }, ifMatch);
+  }
+
+  /**
+   * Deletes a project: 404 if absent; 422 "Cannot delete project with existing tasks" (checked first)
+   * / "…sessions" (contract 02); emits `project:deleted {id}`. The event stream is kept 24 h for replay.
+   */
+  async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
+    if (!canWrite(actor, id)) throw new NotFoundError('Project', id);
+    const { keys } = this.ctx;
+    const key = keys.project(id);
+    const createdAt = await this.ctx.redis.hget(key, 'createdAt');
+    await withRetry(async () => {
+      const c = this.ctx.commit(id);
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Project', id });
+      else c.exists(key, { resource: 'Project', id });
+      await c
+        .empty(keys.tasksAll(id), 'Cannot delete project with existing tasks')
+        .empty(keys.sessionsAll(id), 'Cannot delete project with existing sessions')
+        .del(key)
+        .event('project:deleted', JSON.stringify({ id }))
+        .pexpire(keys.events(id), DELETED_STREAM_TTL_MS)
+        .exec(this.ctx.redis);
+    }, ifMatch);
+    if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));
+  }
+
+  /**
+   * Ids of every project the actor may read, in creation order. O(P) in the number of projects: used
+   * to fan a cross-project list out over per-project indexes.
+   */
+  async readableIds(actor: Principal): Promise<string[]> {
+    if (actor.projectId) return [actor.projectId];
+    const members = await this.ctx.redis.zrange(this.ctx.keys.projectIndex, '0', '-1');
+    return members.map(memberId).filter((id) => canRead(actor, id));
+  }
+
+  /**
+   * One page of projects in creation order (contract 00 "Lists"): limit+1 index members after the
+   * cursor, the first `limit` rendered in one pipeline. Entries without a project (see class doc) and
+   * projects the actor may not read are left out of the page.
+   */
+  async list(actor: Principal, req: PageRequest): Promise<Page> {
+    const { redis, keys } = this.ctx;
+    const cursor = decodeCursor(req.cursor);
+    const members = await redis.zrange(keys.projectIndex, cursor ? `(${cursor}` : '-', '+', 'BYLEX', 'LIMIT', '0', String(req.limit + 1));
+    const pageMembers = members.slice(0, req.limit);
+    const pipe = redis.pipeline();
+    for (const m of pageMembers) {
+      (pipe as unknown as { maestroRender: (...a: unknown[]) => void }).maestroRender(1, keys.project(memberId(m)), 'project');
+    }
+    pipe.zcard(keys.projectIndex);
+    const results = (await pipe.exec()) ?? [];
+    const items: string[] = [];
+    results.slice(0, pageMembers.length).forEach(([err, r], i) => {
+      if (err) throw err;
+      if (r && canRead(actor, memberId(pageMembers[i]!))) items.push((r as [string, string])[0]);
+    });
+    const total = Number(results[results.length - 1]?.[1] ?? 0);
+    const last = pageMembers[pageMembers.length - 1];
+    return {
+      items,
+      total: actor.admin ? total : undefined,
+      nextCursor: members.length > req.limit && last ? encodeCursor(last) : undefined,
+    };
+  }
+}

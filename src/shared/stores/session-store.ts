@@ -1,0 +1,482 @@
+import { hostname, platform } from 'node:os';
+import { NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
+import { canRead, canWrite, type Principal } from '../principal.js';
+import { indexMember } from '../keys.js';
+import { newId, type SessionTimelineEvent, type WorkerStrategy } from '../schemas/entities.js';
+import type {
+  SessionCreate,
+  SessionEventInput,
+  SessionListQuery,
+  SessionTimelineInput,
+  SessionUpdate,
+  TaskTimeline,
+} from '../schemas/requests.js';
+import { withRetry, type Commit } from '../commit.js';
+import { decodeFields, encodeFields } from './entity-codec.js';
+import { pageMerged, type IndexSource, type Page } from './pager.js';
+import type { ProjectStore, Rendered } from './project-store.js';
+import type { TaskStore } from './task-store.js';
+import type { StoreContext } from './store-context.js';
+
+const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
+const FINISHED = new Set(['completed', 'failed', 'stopped']);
+
+/** Fields a spawn adds when it creates its session (contract 04, step 1). */
+export interface SpawnSessionInput {
+  projectId: string;
+  taskIds: string[];
+  name: string;
+  strategy: WorkerStrategy;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * Sessions on Redis (contract 01 "Session", 02 "Sessions"). A session is a hash plus two lists
+ * (`events`, `timeline`) under its project's hash tag, indexed by project, status, active (status not
+ * `completed`) and task. Links to tasks are kept on both sides in one atomic step; a linked task must
+ * belong to the session's project (cluster-safe: one slot per change).
+ */
+export class SessionStore {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly projects: ProjectStore,
+    private readonly tasks: TaskStore,
+  ) {}
+
+  /** Project id of session `id`, or undefined. */
+  async projectOf(id: string): Promise<string | undefined> {
+    return (await this.ctx.redis.get(this.ctx.keys.sessionLookup(id))) ?? undefined;
+  }
+
+  /** Renders session `id`; NotFoundError('Session', id) when absent or not readable. */
+  async get(actor: Principal, id: string): Promise<Rendered & { projectId: string }> {
+    const pid = await this.projectOf(id);
+    const r = pid && canRead(actor, pid) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.session(pid, id), 'session') : null;
+    if (!r || !pid) throw new NotFoundError('Session', id);
+    return { json: r[0], version: Number(r[1]), projectId: pid };
+  }
+
+  /** Reads the fields needed to move indexes; undefined when the session does not exist. */
+  private async readCore(pid: string, id: string) {
+    const key = this.ctx.keys.session(pid, id);
+    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy'] as const;
+    const cur = decodeFields(names, await this.ctx.redis.hmget(key, ...names));
+    if (cur.version === undefined) return undefined;
+    return {
+      status: cur.status as string,
+      taskIds: (cur.taskIds as string[]) ?? [],
+      startedAt: cur.startedAt as number,
+      env: (cur.env as Record<string, string>) ?? {},
+      version: cur.version as number,
+      strategy: cur.strategy as string,
+    };
+  }
+
+  private statusIndexes(c: Commit, pid: string, member: string, oldStatus: string | undefined, newStatus: string): void {
+    const k = this.ctx.keys;
+    if (oldStatus !== undefined && oldStatus !== newStatus) {
+      c.zrem(k.sessionsByStatus(pid, oldStatus), member);
+    }
+    c.zadd(k.sessionsByStatus(pid, newStatus), member);
+    if (newStatus === 'completed') c.zrem(k.sessionsActive(pid), member);
+    else c.zadd(k.sessionsActive(pid), member);
+  }
+
+  /** Adds to `c` the removal of an existing session (hash, lists, indexes, queue, manifest, task links). */
+  private removeInto(c: Commit, pid: string, id: string, cur: NonNullable<Awaited<ReturnType<SessionStore['readCore']>>>): void {
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    const member = indexMember(cur.startedAt, id);
+    c.checkVersion(key, cur.version, { resource: 'Session', id });
+    c.zrem(k.sessionsAll(pid), member).zrem(k.sessionsByStatus(pid, cur.status), member).zrem(k.sessionsActive(pid), member);
+    for (const t of cur.taskIds) {
+      c.zrem(k.sessionsByTask(pid, t), member);
+      const tk = k.task(pid, t);
+      c.arrayRemove(tk, 'sessionIds', id).hset(tk, { updatedAt: String(c.now) }, true, true);
+    }
+    c.del(key).del(k.sessionEvents(pid, id)).del(k.sessionTimeline(pid, id)).del(k.queue(pid, id)).del(k.manifest(pid, id));
+  }
+
+  /**
+   * Writes a new session into `c`: hash, timeline (`session_started`, then `task_started` per task),
+   * indexes and both sides of each task link. Tasks must exist in the project (NotFound 'Task').
+   */
+  private createInto(
+    c: Commit,
+    pid: string,
+    s: {
+      id: string;
+      taskIds: string[];
+      name: string;
+      agentId?: string;
+      env: Record<string, string>;
+      strategy: string;
+      status: string;
+      metadata?: Record<string, unknown>;
+      ownerId: string;
+    },
+  ): string {
+    const k = this.ctx.keys;
+    const now = c.now;
+    const key = k.session(pid, s.id);
+    for (const t of s.taskIds) c.exists(k.task(pid, t), { resource: 'Task', id: t });
+    c.hset(
+      key,
+      encodeFields({
+        id: s.id,
+        projectId: pid,
+        taskIds: s.taskIds,
+        name: s.name,
+        agentId: s.agentId,
+        env: s.env,
+        strategy: s.strategy,
+        status: s.status,
+        startedAt: now,
+        lastActivity: now,
+        completedAt: null,
+        hostname: hostname(),
+        platform: platform(),
+        metadata: s.metadata,
+        version: 1,
+        ownerId: s.ownerId,
+      }),
+    );
+    const timeline: SessionTimelineEvent[] = [
+      { id: newId('evt', now), type: 'session_started', timestamp: now, message: 'Session created' },
+      ...s.taskIds.map((taskId) => ({
+        id: newId('evt', now),
+        type: 'task_started',
+        timestamp: now,
+        message: 'Started working on task',
+        taskId,
+      })),
+    ];
+    c.rpush(k.sessionTimeline(pid, s.id), timeline.map((e) => JSON.stringify(e)));
+    const member = indexMember(now, s.id);
+    c.zadd(k.sessionsAll(pid), member);
+    this.statusIndexes(c, pid, member, undefined, s.status);
+    for (const t of s.taskIds) {
+      c.zadd(k.sessionsByTask(pid, t), member);
+      const tk = k.task(pid, t);
+      c.arrayAdd(tk, 'sessionIds', s.id).hset(tk, { updatedAt: String(now) }, true);
+    }
+    return key;
+  }
+
+  /** Writes the id → project lookup, first removing a same-id session of another project. */
+  private async claimId(actor: Principal, id: string, pid: string): Promise<void> {
+    const prev = await this.projectOf(id);
+    if (prev && prev !== pid) {
+      if (!canWrite(actor, prev)) throw new ValidationError(`Session id '${id}' is already in use`, [{ path: 'body.id', message: 'already in use' }]);
+      await withRetry(async () => {
+        const cur = await this.readCore(prev, id);
+        if (!cur) return;
+        const c = this.ctx.commit(prev);
+        this.removeInto(c, prev, id, cur);
+        await c.exec(this.ctx.redis);
+      });
+    }
+    await this.ctx.redis.set(this.ctx.keys.sessionLookup(id), pid);
+  }
+
+  /**
+   * `POST /sessions` (contract 02): order taskIds required → projectId → 404 project → 404 each task.
+   * A client `id` that exists is overwritten. Emits `session:created` (unless `_suppressCreatedEvent`)
+   * then `task:session_added` per task. No queue is created.
+   */
+  async create(actor: Principal, input: SessionCreate): Promise<Rendered> {
+    const pid = input.projectId;
+    if (!canWrite(actor, pid)) throw new NotFoundError('Project', pid);
+    const taskIds = [...new Set(input.taskIds ?? (input.taskId ? [input.taskId] : []))];
+    const now = this.ctx.clock();
+    const id = input.id ?? newId('sess', now);
+    const k = this.ctx.keys;
+    // Validate before writing the lookup so a bad request changes nothing.
+    if (!(await this.projects.exists(pid))) throw new NotFoundError('Project', pid);
+    const found = taskIds.length ? await this.ctx.redis.exists(...taskIds.map((t) => k.task(pid, t))) : 0;
+    if (found !== taskIds.length) {
+      for (const t of taskIds) {
+        if (!(await this.ctx.redis.exists(k.task(pid, t)))) throw new NotFoundError('Task', t);
+      }
+    }
+    await this.claimId(actor, id, pid);
+    const res = await withRetry(async () => {
+      const c = this.ctx.commit(pid);
+      c.exists(k.project(pid), { resource: 'Project', id: pid });
+      const old = await this.readCore(pid, id);
+      if (old) this.removeInto(c, pid, id, old);
+      const key = this.createInto(c, pid, {
+        id,
+        taskIds,
+        name: input.name ?? 'Unnamed Session',
+        agentId: input.agentId,
+        env: input.env ?? {},
+        strategy: input.strategy ?? 'simple',
+        status: input.status ?? 'idle',
+        metadata: input.metadata,
+        ownerId: actor.id,
+      });
+      if (!input._suppressCreatedEvent) {
+        c.eventRender('session:created', 'session', key);
+        for (const t of taskIds) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: id }));
+      }
+      return c.render('session', key).exec(this.ctx.redis);
+    });
+    return { json: res.renders[0]!, version: 1 };
+  }
+
+  /**
+   * Creates the session of a spawn (contract 04 step 1-2): status `spawning`, no events yet, task links
+   * on both sides and, for `strategy: 'queue'`, the queue — all in one atomic step. Returns its id.
+   */
+  async createForSpawn(actor: Principal, input: SpawnSessionInput, queueDoc?: (id: string, now: number) => string): Promise<Rendered & { id: string }> {
+    const pid = input.projectId;
+    const now = this.ctx.clock();
+    const id = newId('sess', now);
+    await this.ctx.redis.set(this.ctx.keys.sessionLookup(id), pid);
+    const c = this.ctx.commit(pid, now).exists(this.ctx.keys.project(pid), { resource: 'Project', id: pid });
+    const key = this.createInto(c, pid, {
+      id,
+      taskIds: [...new Set(input.taskIds)],
+      name: input.name,
+      env: {},
+      strategy: input.strategy,
+      status: 'spawning',
+      metadata: input.metadata,
+      ownerId: actor.id,
+    });
+    if (queueDoc) c.hset(this.ctx.keys.queue(pid, id), { doc: queueDoc(id, now), version: '1' });
+    const res = await c.render('session', key).exec(this.ctx.redis);
+    return { id, json: res.renders[0]!, version: 1 };
+  }
+
+  /**
+   * `PATCH /sessions/:id` (contract 02): `taskIds` replaced (no task sync), `status` (completed |
+   * failed | stopped ⇒ `completedAt = now`), `agentId`, `env` merged, `events`/`timeline` appended;
+   * `lastActivity = now`; emits `session:updated`. `ifMatch` → 412 on version mismatch.
+   */
+  async update(actor: Principal, id: string, input: SessionUpdate, ifMatch?: number): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    return withRetry(async () => {
+      const cur = await this.readCore(pid, id);
+      if (!cur) throw new NotFoundError('Session', id);
+      const c = this.ctx.commit(pid);
+      const role = { resource: 'Session', id };
+      const needsCas = input.env !== undefined || input.taskIds !== undefined || input.status !== undefined;
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, role);
+      else if (needsCas) c.checkVersion(key, cur.version, role);
+      else c.exists(key, role);
+      const member = indexMember(cur.startedAt, id);
+      const fields: Record<string, unknown> = { lastActivity: c.now, agentId: input.agentId };
+      if (input.taskIds !== undefined) {
+        const next = [...new Set(input.taskIds)];
+        for (const t of cur.taskIds) if (!next.includes(t)) c.zrem(k.sessionsByTask(pid, t), member);
+        for (const t of next) c.zadd(k.sessionsByTask(pid, t), member);
+        fields.taskIds = next;
+      }
+      if (input.status !== undefined) {
+        fields.status = input.status;
+        this.statusIndexes(c, pid, member, cur.status, input.status);
+        if (FINISHED.has(input.status)) fields.completedAt = c.now;
+      }
+      if (input.env !== undefined) fields.env = { ...cur.env, ...input.env };
+      if (input.events?.length) {
+        c.rpush(
+          k.sessionEvents(pid, id),
+          input.events.map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now })),
+        );
+      }
+      if (input.timeline?.length) {
+        c.rpush(
+          k.sessionTimeline(pid, id),
+          input.timeline.map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now })),
+        );
+      }
+      const res = await c
+        .hset(key, encodeFields(fields), true)
+        .eventRender('session:updated', 'session', key)
+        .render('session', key)
+        .exec(this.ctx.redis);
+      const json = res.renders[0]!;
+      return { json, version: versionOf(json) };
+    }, ifMatch);
+  }
+
+  /** Merges `env` into the session (spawn step 7) and emits the given events in one step. */
+  async setSpawnEnv(
+    pid: string,
+    id: string,
+    env: Record<string, string>,
+    after: (c: Commit, sessionKey: string) => void,
+  ): Promise<string> {
+    const key = this.ctx.keys.session(pid, id);
+    return withRetry(async () => {
+      const cur = await this.readCore(pid, id);
+      if (!cur) throw new NotFoundError('Session', id);
+      const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
+      c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now }), true);
+      c.eventRender('session:updated', 'session', key);
+      after(c, key);
+      const res = await c.render('session', key).exec(this.ctx.redis);
+      return res.renders[0]!;
+    });
+  }
+
+  /**
+   * `DELETE /sessions/:id` (contract 02, D8): strips the id from its tasks' `sessionIds`, removes the
+   * queue and manifest; emits only `session:deleted {id}`.
+   */
+  async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    await withRetry(async () => {
+      const cur = await this.readCore(pid, id);
+      if (!cur) throw new NotFoundError('Session', id);
+      if (ifMatch !== undefined && ifMatch !== cur.version) throw new PreconditionFailedError(cur.version);
+      const c = this.ctx.commit(pid);
+      this.removeInto(c, pid, id, cur);
+      await c.event('session:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
+    }, ifMatch);
+    await this.ctx.redis.del(this.ctx.keys.sessionLookup(id));
+  }
+
+  private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
+    const res = await c
+      .rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [JSON.stringify(item)])
+      .hset(key, { lastActivity: String(c.now) }, true)
+      .eventRender('session:updated', 'session', key)
+      .render('session', key)
+      .exec(this.ctx.redis);
+    const json = res.renders[0]!;
+    return { json, version: versionOf(json) };
+  }
+
+  /** `POST /sessions/:id/events`: appends `{id: evt_…, timestamp, type, data}`; emits `session:updated`. */
+  async addEvent(actor: Principal, id: string, input: SessionEventInput): Promise<Rendered> {
+    const now = this.ctx.clock();
+    return this.append(actor, id, 'events', { id: newId('evt', now), timestamp: now, type: input.type, data: input.data });
+  }
+
+  /** `POST /sessions/:id/timeline`: appends an entry (type default `progress`); emits `session:updated`. */
+  async addTimeline(actor: Principal, id: string, input: SessionTimelineInput): Promise<Rendered> {
+    const now = this.ctx.clock();
+    return this.append(actor, id, 'timeline', {
+      id: newId('evt', now),
+      type: input.type ?? 'progress',
+      timestamp: now,
+      message: input.message,
+      taskId: input.taskId,
+      metadata: input.metadata,
+    });
+  }
+
+  /**
+   * `POST /tasks/:id/timeline` (contract 02): 404 task → 404 session; appends `{id,type,timestamp,
+   * message,taskId}` to the session's timeline; emits `session:updated`.
+   */
+  async addTaskTimeline(actor: Principal, taskId: string, input: TaskTimeline) {
+    await this.tasks.get(actor, taskId);
+    const type = input.type ?? 'progress';
+    const now = this.ctx.clock();
+    await this.append(actor, input.sessionId, 'timeline', { id: newId('evt', now), type, timestamp: now, message: input.message, taskId });
+    return { success: true, taskId, sessionId: input.sessionId, message: input.message, type };
+  }
+
+  /**
+   * Links (`add`) or unlinks a task (contract 02): 404 session first, then 404 task (it must be in the
+   * session's project); both sides + a timeline entry in one step; emits `session:task_added` +
+   * `task:session_added` (or the `_removed` pair). Idempotent on the sides, never on the events.
+   */
+  async link(actor: Principal, id: string, taskId: string, add: boolean): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    const tk = k.task(pid, taskId);
+    const startedAt = await this.ctx.redis.hget(key, 'startedAt');
+    if (startedAt === null) throw new NotFoundError('Session', id);
+    const member = indexMember(Number(startedAt), id);
+    const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id }).exists(tk, { resource: 'Task', id: taskId });
+    if (add) {
+      c.arrayAdd(key, 'taskIds', taskId).zadd(k.sessionsByTask(pid, taskId), member).arrayAdd(tk, 'sessionIds', id);
+    } else {
+      c.arrayRemove(key, 'taskIds', taskId).zrem(k.sessionsByTask(pid, taskId), member).arrayRemove(tk, 'sessionIds', id);
+    }
+    c.hset(tk, { updatedAt: String(c.now) }, true);
+    const entry = {
+      id: newId('evt', c.now),
+      type: add ? 'task_started' : 'task_completed',
+      timestamp: c.now,
+      message: add ? 'Added task to session' : 'Removed task from session',
+      taskId,
+    };
+    c.rpush(k.sessionTimeline(pid, id), [JSON.stringify(entry)]).hset(key, { lastActivity: String(c.now) }, true);
+    const pair = JSON.stringify({ sessionId: id, taskId });
+    const rev = JSON.stringify({ taskId, sessionId: id });
+    if (add) c.event('session:task_added', pair).event('task:session_added', rev);
+    else c.event('session:task_removed', pair).event('task:session_removed', rev);
+    const res = await c.render('session', key).exec(this.ctx.redis);
+    const json = res.renders[0]!;
+    return { json, version: versionOf(json) };
+  }
+
+  /**
+   * `GET /sessions` (contract 02): `projectId`, `taskId` (taskIds contains), `status` (exact),
+   * `active=true` (status ≠ completed). Index chosen: task > status > active > all; a second filter is
+   * applied while walking the index (bounded per page).
+   */
+  async list(actor: Principal, q: SessionListQuery): Promise<Page> {
+    const req = { limit: q.limit, cursor: q.cursor };
+    if ([q.projectId, q.taskId, q.status, q.active].some(Array.isArray)) return { items: [], total: 0 };
+    const k = this.ctx.keys;
+    const projectId = q.projectId as string | undefined;
+    const taskId = q.taskId as string | undefined;
+    const status = q.status as string | undefined;
+    const active = q.active === 'true';
+    let projectIds: string[];
+    if (taskId !== undefined) {
+      const tp = await this.tasks.projectOf(taskId);
+      projectIds = tp && canRead(actor, tp) && (projectId === undefined || projectId === tp) ? [tp] : [];
+    } else if (projectId !== undefined) {
+      projectIds = canRead(actor, projectId) ? [projectId] : [];
+    } else {
+      projectIds = await this.projects.readableIds(actor);
+    }
+    const sources: IndexSource[] = projectIds.map((pid) => {
+      const entityPrefix = k.sessionPrefix(pid);
+      if (taskId !== undefined) {
+        const filter =
+          status !== undefined
+            ? { field: 'status', op: 'eq' as const, raw: JSON.stringify(status) }
+            : active
+              ? { field: 'status', op: 'ne' as const, raw: '"completed"' }
+              : undefined;
+        return { index: k.sessionsByTask(pid, taskId), entityPrefix, filter };
+      }
+      if (status !== undefined) {
+        if (active && status === 'completed') return { index: k.sessionsByStatus(pid, '\u0000none'), entityPrefix };
+        return { index: k.sessionsByStatus(pid, status), entityPrefix };
+      }
+      if (active) return { index: k.sessionsActive(pid), entityPrefix };
+      return { index: k.sessionsAll(pid), entityPrefix };
+    });
+    return pageMerged(this.ctx, sources, 'session', req);
+  }
+
+  /** The strategy and project of a session, for the queue routes (NotFound 'Session' if absent). */
+  async strategyOf(actor: Principal, id: string): Promise<{ projectId: string; strategy: string }> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canRead(actor, pid)) throw new NotFoundError('Session', id);
+    const cur = await this.readCore(pid, id);
+    if (!cur) throw new NotFoundError('Session', id);
+    return { projectId: pid, strategy: cur.strategy };
+  }
+}

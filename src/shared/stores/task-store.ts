@@ -1,0 +1,218 @@
+import { NotFoundError } from '../errors.js';
+import { canRead, canWrite, type Principal } from '../principal.js';
+import { indexMember } from '../keys.js';
+import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
+import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
+import { withRetry } from '../commit.js';
+import { decodeFields, encodeFields } from './entity-codec.js';
+import { pageIndex, pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
+import type { ProjectStore, Rendered } from './project-store.js';
+import type { StoreContext } from './store-context.js';
+
+const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
+
+/**
+ * Tasks on Redis (contract 01 "Task", 02 "Tasks"). Each task is a hash under its project's hash tag,
+ * indexed in creation order by project, status, parent and parent+status, so every filter of
+ * `GET /tasks` pages from an index. A parent must be a task of the same project (cluster-safe links).
+ */
+export class TaskStore {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly projects: ProjectStore,
+  ) {}
+
+  /** Project id of task `taskId`, or undefined when there is no such task (cached: it never changes). */
+  async projectOf(taskId: string): Promise<string | undefined> {
+    const cached = this.ctx.taskProject.get(taskId);
+    if (cached) return cached;
+    const pid = await this.ctx.redis.get(this.ctx.keys.taskLookup(taskId));
+    if (pid) this.ctx.taskProject.set(taskId, pid);
+    return pid ?? undefined;
+  }
+
+  /** Renders task `id`; NotFoundError('Task', id) when absent or not readable. */
+  async get(actor: Principal, id: string): Promise<Rendered & { projectId: string }> {
+    const pid = await this.projectOf(id);
+    const r = pid && canRead(actor, pid) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.task(pid, id), 'task') : null;
+    if (!r || !pid) throw new NotFoundError('Task', id);
+    return { json: r[0], version: Number(r[1]), projectId: pid };
+  }
+
+  private indexKeys(pid: string, status: string, parentId: string | null): string[] {
+    const k = this.ctx.keys;
+    return [k.tasksAll(pid), k.tasksByStatus(pid, status), k.tasksByParent(pid, parentId), k.tasksByParentStatus(pid, parentId, status)];
+  }
+
+  /**
+   * Creates a task (contract 02 order: projectId → title → 404 project → 404 parent task); emits
+   * `task:created`. The parent must exist in the same project.
+   */
+  async create(actor: Principal, input: TaskCreate): Promise<Rendered> {
+    const pid = input.projectId;
+    if (!canWrite(actor, pid)) throw new NotFoundError('Project', pid);
+    const now = this.ctx.clock();
+    const id = newId('task', now);
+    const parentId = input.parentId ? input.parentId : null;
+    const { keys } = this.ctx;
+    await this.ctx.redis.set(keys.taskLookup(id), pid);
+    const key = keys.task(pid, id);
+    const task: Omit<Task, 'version'> & { version: number; ownerId: string } = {
+      id,
+      projectId: pid,
+      parentId,
+      title: input.title.trim(),
+      description: input.description ?? '',
+      status: 'todo',
+      priority: input.priority ?? 'medium',
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      completedAt: null,
+      initialPrompt: input.initialPrompt ?? '',
+      sessionIds: [],
+      skillIds: input.skillIds ?? [],
+      agentIds: [],
+      dependencies: [],
+      model: input.model,
+      metadata: input.metadata,
+      version: 1,
+      ownerId: actor.id,
+    };
+    const c = this.ctx.commit(pid, now).exists(keys.project(pid), { resource: 'Project', id: pid });
+    if (parentId) c.exists(keys.task(pid, parentId), { resource: 'Parent task', id: parentId });
+    c.absent(key, { resource: 'Task', id }).hset(key, encodeFields(task));
+    const member = indexMember(now, id);
+    for (const idx of this.indexKeys(pid, 'todo', parentId)) c.zadd(idx, member);
+    try {
+      const res = await c.eventRender('task:created', 'task', key).render('task', key).exec(this.ctx.redis);
+      this.ctx.taskProject.set(id, pid);
+      return { json: res.renders[0]!, version: 1 };
+    } catch (err) {
+      await this.ctx.redis.del(keys.taskLookup(id)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * PATCH (contract 02): blank title → 400 (schema, first); `updateSource: 'session'` applies only
+   * `sessionStatus`; `status` sets `startedAt`/`completedAt` the first time; always bumps `updatedAt`
+   * and emits `task:updated`. `ifMatch` → 412 on version mismatch.
+   */
+  async update(actor: Principal, id: string, input: TaskUpdate, ifMatch?: number): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Task', id);
+    const { keys } = this.ctx;
+    const key = keys.task(pid, id);
+    const fromSession = input.updateSource === 'session';
+    return withRetry(async () => {
+      const cur = decodeFields(
+        ['status', 'parentId', 'createdAt', 'version'] as const,
+        await this.ctx.redis.hmget(key, 'status', 'parentId', 'createdAt', 'version'),
+      );
+      if (cur.version === undefined) throw new NotFoundError('Task', id);
+      const c = this.ctx.commit(pid);
+      const role = { resource: 'Task', id };
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, role);
+      else c.exists(key, role);
+      const fields: Record<string, unknown> = { updatedAt: c.now };
+      if (fromSession) {
+        fields.sessionStatus = input.sessionStatus;
+      } else {
+        Object.assign(fields, {
+          title: input.title,
+          description: input.description,
+          status: input.status,
+          sessionStatus: input.sessionStatus,
+          priority: input.priority,
+          sessionIds: input.sessionIds,
+          skillIds: input.skillIds,
+          agentIds: input.agentIds,
+          model: input.model,
+          initialPrompt: input.initialPrompt,
+          metadata: input.metadata,
+        });
+        const oldStatus = cur.status as string;
+        const newStatus = input.status;
+        if (newStatus && newStatus !== oldStatus) {
+          c.fieldIs(key, 'status', JSON.stringify(oldStatus), role);
+          const parentId = (cur.parentId as string | null) ?? null;
+          const member = indexMember(cur.createdAt as number, id);
+          const [, oldS, , oldPS] = this.indexKeys(pid, oldStatus, parentId);
+          const [, newS, , newPS] = this.indexKeys(pid, newStatus, parentId);
+          c.zrem(oldS!, member).zrem(oldPS!, member).zadd(newS!, member).zadd(newPS!, member);
+        }
+        if (newStatus === 'in_progress') c.hsetIfNull(key, 'startedAt', String(c.now));
+        if (newStatus === 'completed') c.hsetIfNull(key, 'completedAt', String(c.now));
+      }
+      const res = await c
+        .hset(key, encodeFields(fields), true)
+        .eventRender('task:updated', 'task', key)
+        .render('task', key)
+        .exec(this.ctx.redis);
+      const json = res.renders[0]!;
+      return { json, version: versionOf(json) };
+    }, ifMatch);
+  }
+
+  /** Deletes a task (no cascade, contract 02 D7); emits `task:deleted {id}`. */
+  async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Task', id);
+    const { keys } = this.ctx;
+    const key = keys.task(pid, id);
+    await withRetry(async () => {
+      const cur = decodeFields(
+        ['status', 'parentId', 'createdAt', 'version'] as const,
+        await this.ctx.redis.hmget(key, 'status', 'parentId', 'createdAt', 'version'),
+      );
+      if (cur.version === undefined) throw new NotFoundError('Task', id);
+      const c = this.ctx.commit(pid).checkVersion(key, ifMatch ?? (cur.version as number), { resource: 'Task', id });
+      const member = indexMember(cur.createdAt as number, id);
+      for (const idx of this.indexKeys(pid, cur.status as string, (cur.parentId as string | null) ?? null)) c.zrem(idx, member);
+      await c.del(key).event('task:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
+    }, ifMatch);
+    await this.ctx.redis.del(keys.taskLookup(id));
+    this.ctx.taskProject.delete(id);
+  }
+
+  /** Direct children of task `id` in creation order (404 if `id` is missing; contract 02). */
+  async children(actor: Principal, id: string, req: PageRequest): Promise<Page> {
+    const { projectId } = await this.get(actor, id);
+    return pageIndex(
+      this.ctx,
+      { index: this.ctx.keys.tasksByParent(projectId, id), entityPrefix: this.ctx.keys.taskPrefix(projectId) },
+      'task',
+      req,
+    );
+  }
+
+  /**
+   * `GET /tasks` (contract 02): exact-match AND filters `projectId`, `status`, `parentId`
+   * (`parentId=null` ⇒ roots); repeated params or an unknown status match nothing. Without
+   * `projectId` the pages of every readable project are merged in creation order.
+   */
+  async list(actor: Principal, q: TaskListQuery): Promise<Page> {
+    const req = { limit: q.limit, cursor: q.cursor };
+    if (Array.isArray(q.projectId) || Array.isArray(q.status) || Array.isArray(q.parentId)) return { items: [], total: 0 };
+    if (q.status !== undefined && !(TASK_STATUSES as readonly string[]).includes(q.status)) return { items: [], total: 0 };
+    let projectIds: string[];
+    if (q.projectId !== undefined) {
+      projectIds = canRead(actor, q.projectId) ? [q.projectId] : [];
+    } else {
+      projectIds = await this.projects.readableIds(actor);
+    }
+    const parent = q.parentId === undefined ? undefined : q.parentId === 'null' ? null : q.parentId;
+    const status = q.status;
+    const { keys } = this.ctx;
+    const sources: IndexSource[] = projectIds.map((pid) => {
+      let index: string;
+      if (parent !== undefined && status !== undefined) index = keys.tasksByParentStatus(pid, parent, status);
+      else if (parent !== undefined) index = keys.tasksByParent(pid, parent);
+      else if (status !== undefined) index = keys.tasksByStatus(pid, status);
+      else index = keys.tasksAll(pid);
+      return { index, entityPrefix: keys.taskPrefix(pid) };
+    });
+    return pageMerged(this.ctx, sources, 'task', req);
+  }
+}
