@@ -134,8 +134,10 @@ export class TaskStore {
         });
         const oldStatus = cur.status as string;
         const newStatus = input.status;
+        // Any status write is guarded by the status it was computed from, so the status indexes
+        // never disagree with the hash under concurrent writers (retried by withRetry).
+        if (newStatus) c.fieldIs(key, 'status', JSON.stringify(oldStatus), role);
         if (newStatus && newStatus !== oldStatus) {
-          c.fieldIs(key, 'status', JSON.stringify(oldStatus), role);
           const parentId = (cur.parentId as string | null) ?? null;
           const member = indexMember(cur.createdAt as number, id);
           const [, oldS, , oldPS] = this.indexKeys(pid, oldStatus, parentId);

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** A real API process (`node dist/api/server.js`) started by a test. */
+export interface ApiProcess {
+  child: ChildProcess;
+  port: number;
+  base: string;
+  /** Log lines (parsed JSON) seen so far. */
+  logs: Record<string, unknown>[];
+  /** Sends `signal` and resolves with the exit code once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts `node dist/api/server.js` (run `npm run build` first; `npm test` does) on a free port with
+ * the given Redis URL and key prefix; resolves once it logs that it listens.
+ */
+export function startApiProcess(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'maestro-proc-'));
+  const child = spawn(process.execPath, [join(root, 'dist/api/server.js')], {
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      MAESTRO_REDIS_PREFIX: prefix,
+      MAESTRO_AUTH: 'disabled',
+      LOG_LEVEL: 'info',
+      SKILLS_DIR: join(dir, 'skills'),
+      SESSION_DIR: join(dir, 'sessions'),
+      DATA_DIR: join(dir, 'data'),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error('API process did not start in time')), 15_000);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`API process exited early (${code}): ${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (typeof entry.port === 'number' && String(entry.msg).includes('listening')) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        const port = entry.port;
+        resolvePromise({
+          child,
+          port,
+          base: `http://127.0.0.1:${port}`,
+          logs,
+          kill: (signal = 'SIGTERM') =>
+            new Promise((res) => {
+              if (child.exitCode !== null) return res(child.exitCode);
+              child.once('exit', (code) => res(code));
+              child.kill(signal);
+            }),
+        });
+      }
+    });
+  });
+}
+
+/** `fetch` returning `{ status, body }` with the body parsed as JSON when possible. */
+export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: any = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* keep text */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
