@@ -74,7 +74,7 @@ export async function pageIndex(ctx: StoreContext, src: IndexSource, kind: Rende
 
 /**
  * One page merged across several indexes (one per project), in global creation order: each index
- * yields up to limit+1 members after the cursor (pipelined), the smallest `limit` are rendered.
+ * yields up to limit+1 members after the cursor (all calls in flight at once), the smallest `limit` are rendered.
  * Cost O(P·(log n + page)) for P indexes, independent of the number of entities.
  */
 export async function pageMerged(
@@ -86,22 +86,18 @@ export async function pageMerged(
   if (sources.length === 0) return { items: [], total: 0 };
   if (sources.length === 1) return pageIndex(ctx, sources[0]!, kind, req);
   const cursor = decodeCursor(req.cursor);
-  const pipe = ctx.redis.pipeline();
-  for (const src of sources) {
-    (pipe as unknown as { maestroPage: (...a: unknown[]) => void }).maestroPage(
-      ...pageArgs(src, kind, cursor, req.limit, 'members'),
-    );
-  }
-  const results = (await pipe.exec()) ?? [];
+  // One call per index, all in flight at once (not a pipeline: in Redis Cluster the indexes live in
+  // different slots, and a cluster pipeline must stay in one).
+  const results = await Promise.all(
+    sources.map((src) => ctx.redis.maestroPage(...pageArgs(src, kind, cursor, req.limit, 'members'))),
+  );
   let total: number | undefined = 0;
   const candidates: { member: string; src: number }[] = [];
   let anyNext = false;
   // A filtered index may stop early (scan budget) with fewer than `limit` members: nothing after its
   // `next` has been seen, so this page must not go past it.
   let bound: string | undefined;
-  results.forEach(([err, res], i) => {
-    if (err) throw err;
-    const out = res as (string | number)[];
+  results.forEach((out, i) => {
     const t = Number(out[0]);
     total = t >= 0 && total !== undefined ? total + t : undefined;
     const next = String(out[1] ?? '');
@@ -123,25 +119,17 @@ export async function pageMerged(
     bySource.set(c.src, ids);
   }
   const rendered = new Map<string, string>();
-  const pipe2 = ctx.redis.pipeline();
-  const order: number[] = [];
-  for (const [srcIdx, ids] of bySource) {
-    const src = sources[srcIdx]!;
-    order.push(srcIdx);
-    (pipe2 as unknown as { maestroRenderMany: (...a: unknown[]) => void }).maestroRenderMany(
-      1,
-      src.index,
-      kind,
-      src.entityPrefix,
-      ...ids,
-    );
-  }
-  const results2 = (await pipe2.exec()) ?? [];
-  results2.forEach(([err, res], i) => {
-    if (err) throw err;
-    const ids = bySource.get(order[i]!)!;
-    (res as (string | null)[]).forEach((json, k) => {
-      if (json) rendered.set(`${order[i]}|${ids[k]}`, json);
+  const groups = [...bySource];
+  const renders = await Promise.all(
+    groups.map(([srcIdx, ids]) => {
+      const src = sources[srcIdx]!;
+      return ctx.redis.maestroRenderMany(1, src.index, kind, src.entityPrefix, ...ids);
+    }),
+  );
+  renders.forEach((jsons, g) => {
+    const [srcIdx, ids] = groups[g]!;
+    jsons.forEach((json, k) => {
+      if (json) rendered.set(`${srcIdx}|${ids[k]}`, json);
     });
   });
   const items = chosen

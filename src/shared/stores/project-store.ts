@@ -134,7 +134,7 @@ export class ProjectStore {
 
   /**
    * One page of projects in creation order (contract 00 "Lists"): limit+1 index members after the
-   * cursor, the first `limit` rendered in one pipeline. Entries without a project (see class doc) and
+   * cursor, the first `limit` rendered concurrently. Entries without a project (see class doc) and
    * projects the actor may not read are left out of the page.
    */
   async list(actor: Principal, req: PageRequest): Promise<Page> {
@@ -142,18 +142,15 @@ export class ProjectStore {
     const cursor = decodeCursor(req.cursor);
     const members = await redis.zrange(keys.projectIndex, cursor ? `(${cursor}` : '-', '+', 'BYLEX', 'LIMIT', '0', String(req.limit + 1));
     const pageMembers = members.slice(0, req.limit);
-    const pipe = redis.pipeline();
-    for (const m of pageMembers) {
-      (pipe as unknown as { maestroRender: (...a: unknown[]) => void }).maestroRender(1, keys.project(memberId(m)), 'project');
-    }
-    pipe.zcard(keys.projectIndex);
-    const results = (await pipe.exec()) ?? [];
+    // Each project lives in its own slot: one render per project, all in flight at once.
+    const [rendered, total] = await Promise.all([
+      Promise.all(pageMembers.map((m) => redis.maestroRender(1, keys.project(memberId(m)), 'project'))),
+      redis.zcard(keys.projectIndex),
+    ]);
     const items: string[] = [];
-    results.slice(0, pageMembers.length).forEach(([err, r], i) => {
-      if (err) throw err;
-      if (r && canRead(actor, memberId(pageMembers[i]!))) items.push((r as [string, string])[0]);
+    rendered.forEach((r, i) => {
+      if (r && canRead(actor, memberId(pageMembers[i]!))) items.push(r[0]);
     });
-    const total = Number(results[results.length - 1]?.[1] ?? 0);
     const last = pageMembers[pageMembers.length - 1];
     return {
       items,

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type ApiServer } from '../../src/api/server.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { hasRedisBinaries, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
+import { call } from '../helpers/processes.js';
+
+const enabled = hasRedisBinaries();
+let cluster: TestRedisCluster;
+let api: ApiServer;
+let base: string;
+
+beforeAll(async () => {
+  if (!enabled) return;
+  cluster = await startRedisCluster();
+  api = await startApi(
+    loadConfig({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: cluster.url, MAESTRO_AUTH: 'disabled', LOG_LEVEL: 'silent', MAESTRO_REDIS_PREFIX: 'ct:' }),
+    createLogger('cluster-test', 'silent'),
+  );
+  base = `http://127.0.0.1:${api.port}`;
+  for (let i = 0; i < 100 && (await call(base, 'GET', '/ready')).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+}, 60_000);
+afterAll(async () => {
+  await api?.close();
+  await cluster?.stop();
+});
+
+describe.runIf(enabled)('on a 3-master Redis Cluster', () => {
+  it('every atomic step stays in one slot: projects, tasks, sessions, links, lists and deletes all work', async () => {
+    const projects = await Promise.all(['a', 'b', 'c', 'd'].map((name) => call(base, 'POST', '/api/v1/projects', { name })));
+    expect(projects.map((p) => p.status)).toEqual([201, 201, 201, 201]);
+    const taskIds: string[] = [];
+    for (const p of projects) {
+      const t = await call(base, 'POST', '/api/v1/tasks', { projectId: p.body.id, title: `task of ${p.body.name}` });
+      expect(t.status).toBe(201);
+      const child = await call(base, 'POST', '/api/v1/tasks', { projectId: p.body.id, title: 'child', parentId: t.body.id });
+      expect(child.status).toBe(201);
+      taskIds.push(t.body.id);
+      const s = await call(base, 'POST', '/api/v1/sessions', { projectId: p.body.id, taskIds: [t.body.id] });
+      expect(s.status).toBe(201);
+      expect((await call(base, 'PATCH', `/api/v1/sessions/${s.body.id}`, { status: 'completed', env: { A: '1' } })).status).toBe(200);
+      expect((await call(base, 'DELETE', `/api/v1/sessions/${s.body.id}/tasks/${t.body.id}`)).status).toBe(200);
+      expect((await call(base, 'POST', `/api/v1/sessions/${s.body.id}/timeline`, { message: 'hi' })).status).toBe(200);
+      expect((await call(base, 'PATCH', `/api/v1/tasks/${t.body.id}`, { status: 'in_progress' })).status).toBe(200);
+    }
+    const all = await call(base, 'GET', '/api/v1/tasks?limit=3');
+    expect(all.status).toBe(200);
+    expect(all.headers.get('x-total-count')).toBe('8');
+    const roots = await call(base, 'GET', '/api/v1/tasks?parentId=null&status=in_progress');
+    expect(roots.body.map((t: { id: string }) => t.id)).toEqual(taskIds);
+    const sessions = await call(base, 'GET', '/api/v1/sessions?status=completed');
+    expect(sessions.body).toHaveLength(4);
+    const listed = await call(base, 'GET', '/api/v1/projects');
+    expect(listed.body.map((p: { name: string }) => p.name)).toEqual(['a', 'b', 'c', 'd']);
+    const blocked = await call(base, 'DELETE', `/api/v1/projects/${projects[0]!.body.id}`);
+    expect(blocked.status).toBe(422);
+  });
+});
