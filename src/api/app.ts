@@ -7,6 +7,7 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
 import { requestId } from './middleware/request-id.js';
 import { healthRoutes } from './routes/health.js';
+import { docsPage, openApiDocument } from './openapi.js';
 import { projectRoutes } from './routes/projects.js';
 import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -37,9 +38,18 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   }
   app.use(express.json({ limit: deps.config.BODY_LIMIT_BYTES }));
   app.use(healthRoutes(deps));
+  const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
+  const docsHtml = docsPage(doc);
+  app.get('/docs', (_req, res) => {
+    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+    res.type('html').send(docsHtml);
+  });
 
   const api = Router();
   api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
+  api.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
   for (const r of extraApiRoutes) api.use(r);
   api.use(projectRoutes(deps));
   api.use(taskRoutes(deps));

@@ -1,0 +1,29 @@
+import type { Express } from 'express';
+
+interface LayerLike {
+  route?: { path: string; methods: Record<string, boolean> };
+  handle?: { stack?: LayerLike[] };
+  rawPath?: string | string[];
+}
+
+/**
+ * Every route the Express app serves as `{ method, path }` with paths in OpenAPI form
+ * (`/api/v1/projects/{id}`), found by walking the router stacks (Express 5 layers keep `rawPath`).
+ */
+export function listRoutes(app: Express): { method: string; path: string }[] {
+  const out: { method: string; path: string }[] = [];
+  const walk = (stack: LayerLike[], prefix: string) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const path = (prefix + layer.route.path).replace(/:(\w+)/g, '{$1}');
+        for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') out.push({ method: m, path });
+      } else if (layer.handle?.stack) {
+        const raw = Array.isArray(layer.rawPath) ? layer.rawPath[0] : layer.rawPath;
+        walk(layer.handle.stack, prefix + (raw && raw !== '/' ? raw : ''));
+      }
+    }
+  };
+  const router = (app as unknown as { router: { stack: LayerLike[] } }).router;
+  walk(router.stack, '');
+  return out;
+}
