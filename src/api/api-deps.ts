@@ -6,7 +6,7 @@ import type { SkillLoader } from '../shared/skills/skill-loader.js';
 import type { Stores } from '../shared/stores/index.js';
 
 /** Snapshot of this replica's WebSocket clients for `/ws-status` (contract 02 "Health"). */
-export type WsStatusProvider = () => Record<string, unknown>;
+export type WsStatusProvider = () => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 /** What the Express app is built from (no `listen`; see server.ts). */
 export interface ApiDeps {

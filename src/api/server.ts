@@ -10,12 +10,14 @@ import { SkillLoader } from '../shared/skills/skill-loader.js';
 import { createStores } from '../shared/stores/index.js';
 import type { ApiDeps } from './api-deps.js';
 import { createApp } from './app.js';
+import { WsGateway } from './ws/ws-gateway.js';
 
 /** A running API replica. */
 export interface ApiServer {
   server: Server;
   port: number;
   deps: ApiDeps;
+  gateway: WsGateway;
   /** Graceful stop: stop accepting, drain, close Redis. */
   close(): Promise<void>;
 }
@@ -68,6 +70,21 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => resolve());
   });
+  const subscriber = createRedis(config.REDIS_URL, { name: 'maestro-api-sub' });
+  logRedisErrors(subscriber, logger, 'api-subscriber');
+  const gateway = new WsGateway({
+    redis,
+    subscriber,
+    keys: stores.ctx.keys,
+    logger,
+    nodeId: config.NODE_ID,
+    heartbeatMs: config.WS_HEARTBEAT_MS,
+    maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    readableProjects: (p) => stores.projects.readableIds(p),
+  });
+  await gateway.attach(server);
+  await Promise.race([gateway.subscribed, new Promise((r) => setTimeout(r, 2000))]);
+  deps.wsStatus = () => gateway.status();
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, host: config.HOST, nodeId: config.NODE_ID }, `Maestro API listening on http://${config.HOST}:${port}`);
   if (config.MAESTRO_AUTH === 'required') {
@@ -75,13 +92,14 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   }
 
   const close = async () => {
+    await gateway.close();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
     await redis.quit().catch(() => redis.disconnect());
   };
-  return { server, port, deps, close };
+  return { server, port, deps, gateway, close };
 }
 
 if (isMain(import.meta.url)) {

@@ -67,7 +67,7 @@ export function startApiProcess(redisUrl: string, prefix: string, env: Record<st
           logs,
           kill: (signal = 'SIGTERM') =>
             new Promise((res) => {
-              if (child.exitCode !== null) return res(child.exitCode);
+              if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
               child.once('exit', (code) => res(code));
               child.kill(signal);
             }),

@@ -33,7 +33,7 @@ export function idempotency(redis: RedisClient, keys: Keys, ttlSeconds: number):
     const hash = createHash('sha256')
       .update(req.method)
       .update('\0')
-      .update(req.originalUrl)
+      .update(req.url)
       .update('\0')
       .update(JSON.stringify(req.body ?? {}))
       .digest('hex');

@@ -50,12 +50,12 @@ export function healthRoutes(deps: ApiDeps): Router {
       res.status(503).json({ error: true, code: 'UNAVAILABLE', message: 'Not ready: Redis or queue unreachable' });
     }
   });
-  r.get('/ws-status', (_req, res) => {
+  r.get('/ws-status', async (_req, res) => {
     if (!deps.wsStatus) {
       res.json({ error: 'WebSocket server not initialized yet' });
       return;
     }
-    res.json(deps.wsStatus());
+    res.json(await deps.wsStatus());
   });
   return r;
 }

@@ -1,0 +1,384 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { Keys } from '../../shared/keys.js';
+import type { Logger } from '../../shared/logger.js';
+import { canRead as defaultCanRead, LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
+import type { RedisClient } from '../../shared/redis-connection.js';
+import { compareIds, isStreamId } from './stream-ids.js';
+import { envelope, splitPublished, type EventHead } from './event-envelope.js';
+
+/** Resolves the principal of an upgrade request, or undefined to refuse it with 401 (access seam). */
+export type UpgradeAuthenticator = (req: IncomingMessage) => Promise<Principal | undefined>;
+
+/** What the gateway needs; see server.ts for the wiring. */
+export interface GatewayDeps {
+  /** Command connection (XRANGE, XINFO, registry). */
+  redis: RedisClient;
+  /** A dedicated connection for the replica's ONE subscription. */
+  subscriber: RedisClient;
+  keys: Keys;
+  logger: Logger;
+  nodeId: string;
+  /** Server ping frame interval, ms (WS_HEARTBEAT_MS). */
+  heartbeatMs: number;
+  /** A client whose send buffer passes this many bytes is closed with 1013 (WS_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes: number;
+  /** Projects a principal may read (for replay without a subscription). */
+  readableProjects: (p: Principal) => Promise<string[]>;
+  authenticate?: UpgradeAuthenticator;
+  canRead?: (p: Principal, projectId: string) => boolean;
+}
+
+interface Client {
+  ws: WebSocket;
+  principal: Principal;
+  /** Project ids the client subscribed to; undefined = every project it may read. */
+  filter?: Set<string>;
+  alive: boolean;
+  /** While replaying, live events wait here (bounded) and are de-duplicated against `lastIds`. */
+  replaying: boolean;
+  pending: { head: EventHead; text: string }[];
+  lastIds: Map<string, string>;
+  /** Per project, the first and last event id sent live on this connection (a contiguous range). */
+  live: Map<string, [string, string]>;
+  closing: boolean;
+}
+
+/** Live events a replaying client may hold back before it counts as too slow. */
+const MAX_PENDING = 10_000;
+/** Events read per XRANGE while replaying. */
+const REPLAY_BATCH = 500;
+const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
+/** How often a replica reports its client count to the cluster registry, ms. */
+const REGISTRY_MS = 5000;
+
+/**
+ * The WebSocket side of contract 03 and 00 "Events": attached to the API's HTTP server on any path;
+ * ONE Redis subscription per replica; each event serialised once per replica and sent to every client
+ * that may read its project and subscribed to it; replay from the project streams on `?since=` or
+ * `{"type":"resume"}`, switching to live with no gap and no duplicate; ping/pong; heartbeats; slow
+ * clients closed with 1013; 1001 on shutdown.
+ */
+export class WsGateway {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  private readonly clients = new Set<Client>();
+  private heartbeat?: NodeJS.Timeout;
+  private registry?: NodeJS.Timeout;
+  private readonly canRead: (p: Principal, projectId: string) => boolean;
+  private readonly authenticate: UpgradeAuthenticator;
+  /** Events delivered to clients since start (for status and tests). */
+  sentCount = 0;
+  /** Clients closed for being too slow. */
+  droppedSlow = 0;
+  /** Replays served. */
+  replays = 0;
+  /** Resolves once the replica's events subscription is active. */
+  subscribed: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: GatewayDeps) {
+    this.canRead = d.canRead ?? defaultCanRead;
+    this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
+  }
+
+  /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
+  async attach(server: Server): Promise<void> {
+    this.d.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.d.keys.eventsChannel) this.fanOut(message);
+    });
+    // Not awaited: with Redis away at start-up the subscription is made when it returns.
+    this.subscribed = this.d.subscriber.subscribe(this.d.keys.eventsChannel).then(
+      () => undefined,
+      (err: Error) => this.d.logger.warn({ err: err.message }, 'events subscription failed'),
+    );
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
+    this.heartbeat = setInterval(() => this.beat(), this.d.heartbeatMs);
+    this.heartbeat.unref();
+    this.registry = setInterval(() => void this.report(), REGISTRY_MS);
+    this.registry.unref();
+    this.d.redis.on('ready', () => void this.report());
+    void this.report();
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let principal: Principal | undefined;
+    try {
+      principal = await this.authenticate(req);
+    } catch {
+      principal = undefined;
+    }
+    if (!principal) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":true,"code":"UNAUTHORIZED","message":"Authentication required"}');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, req, principal!));
+  }
+
+  private connected(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
+    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), closing: false };
+    this.clients.add(client);
+    ws.on('pong', () => (client.alive = true));
+    ws.on('close', () => this.clients.delete(client));
+    ws.on('error', () => this.clients.delete(client));
+    ws.on('message', (raw: RawData, isBinary: boolean) => this.onMessage(client, raw, isBinary));
+    const url = new URL(req.url ?? '/', 'http://x');
+    const since = url.searchParams.get('since');
+    const projects = url.searchParams.get('projectIds');
+    if (projects) client.filter = new Set(projects.split(',').filter(Boolean).slice(0, 1000));
+    if (since) void this.replay(client, since);
+  }
+
+  private onMessage(client: Client, raw: RawData, isBinary: boolean): void {
+    if (isBinary) return;
+    let msg: { type?: unknown; projectIds?: unknown; since?: unknown };
+    try {
+      msg = JSON.parse(String(raw));
+    } catch {
+      this.d.logger.debug('ignored non-JSON WebSocket message');
+      return;
+    }
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.type === 'ping') {
+      this.send(client, JSON.stringify({ type: 'pong', timestamp: Date.now() }));
+    } else if (msg.type === 'subscribe') {
+      const ids = Array.isArray(msg.projectIds) ? msg.projectIds.filter((x): x is string => typeof x === 'string').slice(0, 1000) : undefined;
+      client.filter = ids ? new Set(ids) : undefined;
+      this.send(client, JSON.stringify({ type: 'subscribed', projectIds: ids ?? null }));
+    } else if (msg.type === 'resume' && (typeof msg.since === 'string' || (msg.since && typeof msg.since === 'object'))) {
+      void this.replay(client, msg.since as string | Record<string, string>);
+    }
+  }
+
+  private wants(client: Client, projectId: string | null): boolean {
+    if (projectId === null) return true;
+    if (client.filter && !client.filter.has(projectId)) return false;
+    return this.canRead(client.principal, projectId);
+  }
+
+  /** Fans one published event out: serialised once, sent to every client that wants it. */
+  private fanOut(message: string): void {
+    if (this.clients.size === 0) return;
+    const parts = splitPublished(message);
+    if (!parts) return;
+    let text: string | undefined;
+    for (const client of this.clients) {
+      if (!this.wants(client, parts.head.projectId)) continue;
+      text ??= envelope(parts.head, parts.data);
+      if (client.replaying) {
+        if (client.pending.length >= MAX_PENDING) this.dropSlow(client);
+        else client.pending.push({ head: parts.head, text });
+      } else {
+        this.sendLive(client, parts.head, text);
+      }
+    }
+  }
+
+  /** Sends a live event and records it in the client's live range for its project. */
+  private sendLive(client: Client, head: EventHead, text: string): void {
+    if (!this.send(client, text) || head.projectId === null) return;
+    const range = client.live.get(head.projectId);
+    if (range) range[1] = head.id;
+    else client.live.set(head.projectId, [head.id, head.id]);
+  }
+
+  private send(client: Client, text: string): boolean {
+    const { ws } = client;
+    if (client.closing || ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > this.d.maxBufferedBytes) {
+      this.dropSlow(client);
+      return false;
+    }
+    ws.send(text);
+    this.sentCount++;
+    return true;
+  }
+
+  /** Closes a client that cannot keep up with 1013 (its buffer stays bounded: nothing more is sent). */
+  private dropSlow(client: Client): void {
+    if (client.closing) return;
+    client.closing = true;
+    client.pending = [];
+    this.droppedSlow++;
+    this.d.logger.warn({ bufferedBytes: client.ws.bufferedAmount }, 'closing slow WebSocket client (1013)');
+    client.ws.close(1013, 'Client too slow: send buffer over limit');
+    // If the close handshake cannot complete (the client never reads), drop the socket.
+    setTimeout(() => client.ws.terminate(), 10_000).unref();
+  }
+
+  private async waitForDrain(client: Client): Promise<void> {
+    for (let i = 0; i < 600 && !client.closing && client.ws.bufferedAmount > this.d.maxBufferedBytes / 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (client.ws.bufferedAmount > this.d.maxBufferedBytes / 2) this.dropSlow(client);
+  }
+
+  /**
+   * Replays retained events after `since` (a stream id: every readable project's events after it; or
+   * `{projectId: id}`: exact per-project positions), then goes live: live events that arrive meanwhile
+   * are held back and sent afterwards unless already replayed. A position older than what a stream
+   * retains → `{"type":"resync_required"}` and no replay.
+   */
+  async replay(client: Client, since: string | Record<string, string>): Promise<void> {
+    if (client.replaying) return;
+    client.replaying = true;
+    client.pending = [];
+    client.lastIds = new Map();
+    this.replays++;
+    try {
+      const positions = new Map<string, string>();
+      if (typeof since === 'string') {
+        if (!isStreamId(since)) {
+          this.send(client, JSON.stringify({ type: 'error', message: 'since must be an event id like 1700000000000-0' }));
+          return;
+        }
+        for (const pid of await this.d.readableProjects(client.principal)) if (this.wants(client, pid)) positions.set(pid, since);
+      } else {
+        for (const [pid, id] of Object.entries(since)) {
+          if (typeof id === 'string' && isStreamId(id) && this.wants(client, pid)) positions.set(pid, id);
+        }
+      }
+      if (await this.anyTooOld(positions)) {
+        this.send(client, JSON.stringify({ type: 'resync_required' }));
+        return;
+      }
+      for (const [pid, from] of positions) {
+        // Events this connection already received live are not sent again.
+        const live = client.live.get(pid);
+        let cursor = from;
+        for (;;) {
+          if (client.closing) return;
+          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', REPLAY_BATCH);
+          for (const [id, fields] of entries) {
+            let type = '';
+            let data = 'null';
+            for (let i = 0; i < fields.length; i += 2) {
+              if (fields[i] === 'type') type = fields[i + 1]!;
+              else if (fields[i] === 'data') data = fields[i + 1]!;
+            }
+            if (!live || compareIds(id, live[0]) < 0 || compareIds(id, live[1]) > 0) {
+              this.send(client, envelope({ id, projectId: pid, type }, data));
+            }
+            client.lastIds.set(pid, id);
+            cursor = id;
+          }
+          if (entries.length < REPLAY_BATCH) break;
+          await this.waitForDrain(client);
+        }
+      }
+    } catch (err) {
+      this.d.logger.warn({ err: (err as Error).message }, 'WebSocket replay failed');
+      this.send(client, JSON.stringify({ type: 'resync_required' }));
+    } finally {
+      // Switch to live: what arrived meanwhile, minus what the replay already sent (same tick, no gap).
+      const pending = client.pending;
+      client.pending = [];
+      client.replaying = false;
+      for (const { head, text } of pending) {
+        const last = head.projectId === null ? undefined : client.lastIds.get(head.projectId);
+        if (last !== undefined && compareIds(head.id, last) <= 0) continue;
+        this.sendLive(client, head, text);
+      }
+      client.lastIds = new Map();
+    }
+  }
+
+  /** True when some stream has trimmed events after the given position. */
+  private async anyTooOld(positions: Map<string, string>): Promise<boolean> {
+    const checks = await Promise.all(
+      [...positions].map(async ([pid, from]) => {
+        try {
+          const info = (await this.d.redis.xinfo('STREAM', this.d.keys.events(pid))) as unknown[];
+          const get = (name: string) => info[info.indexOf(name) + 1];
+          const length = Number(get('length'));
+          const added = Number(get('entries-added'));
+          const first = get('first-entry') as [string, string[]] | null;
+          if (!first || added <= length) return false;
+          // Something before `first` was trimmed; a position before `first` may have missed it. (A
+          // client whose last event is exactly the newest trimmed one is asked to resync too: safe.)
+          return compareIds(from, first[0]) < 0;
+        } catch {
+          return false; // no stream (no events yet, or expired): nothing to replay
+        }
+      }),
+    );
+    return checks.some(Boolean);
+  }
+
+  private beat(): void {
+    for (const client of this.clients) {
+      if (!client.alive) {
+        client.ws.terminate();
+        this.clients.delete(client);
+        continue;
+      }
+      client.alive = false;
+      try {
+        client.ws.ping();
+      } catch {
+        /* socket already gone */
+      }
+    }
+  }
+
+  private async report(): Promise<void> {
+    try {
+      const now = Date.now();
+      await this.d.redis.zadd(this.registryKey, now, this.d.nodeId);
+      await this.d.redis.hset(this.countsKey, this.d.nodeId, String(this.clients.size));
+    } catch {
+      /* Redis away: the registry is informational */
+    }
+  }
+
+  private get registryKey(): string {
+    return `${this.d.keys.prefix}ws:nodes`;
+  }
+  private get countsKey(): string {
+    return `${this.d.keys.prefix}ws:counts`;
+  }
+
+  /**
+   * `/ws-status` (contract 02): this replica's clients, plus additively the cluster's replicas seen in
+   * the last 15 s and their client counts.
+   */
+  async status(): Promise<Record<string, unknown>> {
+    const clients = [...this.clients].map((c) => ({ readyState: c.ws.readyState, readyStateText: READY_STATE_TEXT[c.ws.readyState] }));
+    const out: Record<string, unknown> = { connectedClients: clients.length, clients, nodeId: this.d.nodeId };
+    try {
+      const nodes = await this.d.redis.zrangebyscore(this.registryKey, String(Date.now() - 3 * REGISTRY_MS), '+inf');
+      const counts = nodes.length ? await this.d.redis.hmget(this.countsKey, ...nodes) : [];
+      const replicas = nodes.map((n, i) => ({ nodeId: n, connectedClients: n === this.d.nodeId ? clients.length : Number(counts[i] ?? 0) }));
+      if (!nodes.includes(this.d.nodeId)) replicas.push({ nodeId: this.d.nodeId, connectedClients: clients.length });
+      out.cluster = { replicas, connectedClients: replicas.reduce((a, r) => a + r.connectedClients, 0) };
+    } catch {
+      /* Redis away: local status only */
+    }
+    return out;
+  }
+
+  /** Number of connected clients on this replica. */
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Shutdown: every client gets 1001 (reconnect elsewhere), the subscription is closed. */
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    clearInterval(this.registry);
+    for (const c of this.clients) c.ws.close(1001, 'Server shutting down');
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(resolve, 2000);
+      const check = () => {
+        if (this.clients.size === 0) {
+          clearTimeout(deadline);
+          resolve();
+        } else setTimeout(check, 20);
+      };
+      check();
+    });
+    for (const c of this.clients) c.ws.terminate();
+    this.wss.close();
+    await this.d.redis.zrem(this.registryKey, this.d.nodeId).catch(() => undefined);
+    await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect());
+  }
+}

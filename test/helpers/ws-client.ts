@@ -1,0 +1,48 @@
+import { WebSocket } from 'ws';
+
+/** A real WebSocket client that records every message (parsed JSON) and its close code. */
+export interface RecordingClient {
+  ws: WebSocket;
+  messages: any[];
+  closeCode?: number;
+  /** Resolves when `pred` holds over the messages received so far (polls; rejects after `timeoutMs`). */
+  until(pred: (messages: any[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** Events only (messages that carry `event`). */
+  events(): any[];
+  close(): Promise<void>;
+}
+
+/** Opens `url` and resolves once connected. */
+export function connect(url: string): Promise<RecordingClient> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const client: RecordingClient = {
+      ws,
+      messages: [],
+      async until(pred, timeoutMs = 10_000) {
+        const deadline = Date.now() + timeoutMs;
+        while (!pred(client.messages)) {
+          if (Date.now() > deadline) throw new Error(`timed out; got ${client.messages.length} messages`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      },
+      events: () => client.messages.filter((m) => m.event),
+      close: () =>
+        new Promise((res) => {
+          if (ws.readyState === WebSocket.CLOSED) return res();
+          ws.once('close', () => res());
+          ws.close();
+        }),
+    };
+    ws.on('message', (data) => {
+      try {
+        client.messages.push(JSON.parse(String(data)));
+      } catch {
+        client.messages.push(String(data));
+      }
+    });
+    ws.on('close', (code) => (client.closeCode = code));
+    ws.once('open', () => resolve(client));
+    ws.once('error', reject);
+  });
+}
