@@ -226,6 +226,23 @@ describe('subscriptions and slow clients', () => {
   });
 });
 
+describe('heartbeats', () => {
+  it('sends ping frames every WS_HEARTBEAT_MS and terminates a client that does not answer', async () => {
+    const api = await startApiProcess(redis.url, prefix, { WS_HEARTBEAT_MS: '200' });
+    all.push(api);
+    const healthy = await open(ws(api));
+    let pings = 0;
+    healthy.ws.on('ping', () => pings++);
+    const silent = await open(ws(api));
+    (silent.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await new Promise((r) => setTimeout(r, 1000));
+    const st = (await call(api.base, 'GET', '/ws-status')).body;
+    expect(st.connectedClients).toBe(1);
+    expect(pings).toBeGreaterThanOrEqual(3);
+    expect(healthy.ws.readyState).toBe(healthy.ws.OPEN);
+  });
+});
+
 describe('shutdown', () => {
   it('on SIGTERM clients are closed with 1001', async () => {
     const api = await startApiProcess(redis.url, prefix);

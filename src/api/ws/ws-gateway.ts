@@ -38,7 +38,7 @@ interface Client {
   alive: boolean;
   /** While replaying, live events wait here (bounded) and are de-duplicated against `lastIds`. */
   replaying: boolean;
-  pending: { head: EventHead; text: string }[];
+  pending: { head: EventHead; text: Buffer }[];
   lastIds: Map<string, string>;
   /** Per project, the first and last event id sent live on this connection (a contiguous range). */
   live: Map<string, [string, string]>;
@@ -73,6 +73,7 @@ export class WsGateway {
   droppedSlow = 0;
   /** Replays served. */
   replays = 0;
+  private corked = false;
   /** Resolves once the replica's events subscription is active. */
   subscribed: Promise<void> = Promise.resolve();
 
@@ -155,15 +156,38 @@ export class WsGateway {
     return this.canRead(client.principal, projectId);
   }
 
+  /**
+   * Corks every client socket until the end of this tick, so that the events of one burst (the
+   * subscriber delivers a whole read at once) leave in one write per client instead of one each.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    const sockets: { cork(): void; uncork(): void }[] = [];
+    for (const c of this.clients) {
+      const sock = (c.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      if (sock) {
+        sock.cork();
+        sockets.push(sock);
+      }
+    }
+    setImmediate(() => {
+      this.corked = false;
+      for (const sock of sockets) sock.uncork();
+    });
+  }
+
   /** Fans one published event out: serialised once, sent to every client that wants it. */
   private fanOut(message: string): void {
     if (this.clients.size === 0) return;
+    this.corkUntilNextTick();
     const parts = splitPublished(message);
     if (!parts) return;
-    let text: string | undefined;
+    // Serialised and UTF-8 encoded once for every client of this replica.
+    let text: Buffer | undefined;
     for (const client of this.clients) {
       if (!this.wants(client, parts.head.projectId)) continue;
-      text ??= envelope(parts.head, parts.data);
+      text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
       if (client.replaying) {
         if (client.pending.length >= MAX_PENDING) this.dropSlow(client);
         else client.pending.push({ head: parts.head, text });
@@ -174,21 +198,21 @@ export class WsGateway {
   }
 
   /** Sends a live event and records it in the client's live range for its project. */
-  private sendLive(client: Client, head: EventHead, text: string): void {
+  private sendLive(client: Client, head: EventHead, text: Buffer): void {
     if (!this.send(client, text) || head.projectId === null) return;
     const range = client.live.get(head.projectId);
     if (range) range[1] = head.id;
     else client.live.set(head.projectId, [head.id, head.id]);
   }
 
-  private send(client: Client, text: string): boolean {
+  private send(client: Client, text: string | Buffer): boolean {
     const { ws } = client;
     if (client.closing || ws.readyState !== WebSocket.OPEN) return false;
     if (ws.bufferedAmount > this.d.maxBufferedBytes) {
       this.dropSlow(client);
       return false;
     }
-    ws.send(text);
+    ws.send(text, { binary: false });
     this.sentCount++;
     return true;
   }

@@ -1,0 +1,10 @@
+// `npm run bench -- <name…>`: runs the named benchmarks (default: all), writing bench/RESULTS.md.
+import { runWsBench } from './ws-bench.mjs';
+
+const benches = { ws: runWsBench };
+const names = process.argv.slice(2).filter((a) => a in benches);
+for (const name of names.length ? names : Object.keys(benches)) {
+  console.log(`== bench ${name}`);
+  await benches[name]();
+}
+process.exit(0);
