@@ -1,7 +1,52 @@
-// STUB — to be implemented (templates helper).
 import { Router } from 'express';
+import { ValidationError } from '../../shared/errors.js';
+import type { Role } from '../../shared/schemas/entities.js';
+import { defaultTemplate } from '../../shared/templates/default-templates.js';
 import type { ApiDeps } from '../api-deps.js';
+import { body, ifMatch, parse, principal, sendEntity, sendJson, sendPage } from '../http.js';
 
-export function templateRoutes(_deps: ApiDeps): Router {
-  return Router();
+const ROLE_MESSAGE = 'Invalid role. Must be "worker" or "orchestrator"';
+
+/** Route-level role check (contract 02 "Templates"): 400 without `statusCode`. */
+function role(value: unknown): Role {
+  if (value !== 'worker' && value !== 'orchestrator') {
+    throw new ValidationError(ROLE_MESSAGE, [{ path: 'role', message: ROLE_MESSAGE }], 'route');
+  }
+  return value;
+}
+
+/** Templates (contract 02 "Templates", semantics in 05). Nothing is broadcast (D30). */
+export function templateRoutes({ stores, schemas }: ApiDeps): Router {
+  const r = Router();
+  const t = stores.templates;
+  r.get('/templates', async (req, res) => {
+    const q = parse(schemas.projectListQuery, req.query, 'query');
+    sendPage(req, res, await t.list(principal(req), q));
+  });
+  r.get('/templates/role/:role', async (req, res) => {
+    sendEntity(res, 200, await t.getByRole(principal(req), role(req.params.role)));
+  });
+  r.get('/templates/default/:role', (req, res) => {
+    const rl = role(req.params.role);
+    sendJson(res, 200, { role: rl, content: defaultTemplate(rl) });
+  });
+  r.get('/templates/:id', async (req, res) => {
+    sendEntity(res, 200, await t.get(principal(req), req.params.id));
+  });
+  r.post('/templates', async (req, res) => {
+    const input = parse(schemas.templateCreate, body(req), 'body');
+    sendEntity(res, 201, await t.create(principal(req), { name: input.name, role: role(input.role), content: input.content }));
+  });
+  r.put('/templates/:id', async (req, res) => {
+    const input = parse(schemas.templateUpdate, body(req), 'body');
+    sendEntity(res, 200, await t.update(principal(req), req.params.id, input, ifMatch(req)));
+  });
+  r.post('/templates/:id/reset', async (req, res) => {
+    sendEntity(res, 200, await t.reset(principal(req), req.params.id));
+  });
+  r.delete('/templates/:id', async (req, res) => {
+    await t.delete(principal(req), req.params.id, ifMatch(req));
+    sendJson(res, 200, { success: true, id: req.params.id });
+  });
+  return r;
 }
