@@ -83,6 +83,9 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     readableProjects: (p) => stores.projects.readableIds(p),
   });
   await gateway.attach(server);
+  void skills.attachInvalidation(subscriber, redis, stores.ctx.keys.skillsChannel).catch((err: Error) =>
+    logger.warn({ err: err.message }, 'skill invalidation subscription failed'),
+  );
   await Promise.race([gateway.subscribed, new Promise((r) => setTimeout(r, 2000))]);
   deps.wsStatus = () => gateway.status();
   const port = (server.address() as AddressInfo).port;
