@@ -27,7 +27,8 @@ afterAll(async () => {
 
 describe.runIf(enabled)('on a 3-master Redis Cluster', () => {
   it('every atomic step stays in one slot: projects, tasks, sessions, links, lists and deletes all work', async () => {
-    const projects = await Promise.all(['a', 'b', 'c', 'd'].map((name) => call(base, 'POST', '/api/v1/projects', { name })));
+    const projects = [];
+    for (const name of ['a', 'b', 'c', 'd']) projects.push(await call(base, 'POST', '/api/v1/projects', { name }));
     expect(projects.map((p) => p.status)).toEqual([201, 201, 201, 201]);
     const taskIds: string[] = [];
     for (const p of projects) {
