@@ -1,10 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig, type Config } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
+import type { Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { isMain, onShutdownSignal } from '../shared/process-lifecycle.js';
-import { createRedis, type RedisClient } from '../shared/redis-connection.js';
+import { isMain, logRedisErrors, runMain } from '../shared/process-lifecycle.js';
+import { createRedis } from '../shared/redis-connection.js';
 import { requestSchemas } from '../shared/schemas/requests.js';
 import { SkillLoader } from '../shared/skills/skill-loader.js';
 import { createStores } from '../shared/stores/index.js';
@@ -20,19 +19,6 @@ export interface ApiServer {
   gateway: WsGateway;
   /** Graceful stop: stop accepting, drain, close Redis. */
   close(): Promise<void>;
-}
-
-/** Logs Redis connection errors at most once per `everyMs` so an outage does not flood the log. */
-export function logRedisErrors(redis: RedisClient, logger: Logger, name: string, everyMs = 5000): void {
-  let last = 0;
-  redis.on('error', (err: Error) => {
-    const now = Date.now();
-    if (now - last > everyMs) {
-      last = now;
-      logger.warn({ connection: name, err: err.message }, 'redis connection error');
-    }
-  });
-  redis.on('ready', () => logger.info({ connection: name }, 'redis ready'));
 }
 
 /**
@@ -105,20 +91,4 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   return { server, port, deps, gateway, close };
 }
 
-if (isMain(import.meta.url)) {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : err);
-    process.exit(1);
-  }
-  const logger = createLogger('api', config.LOG_LEVEL);
-  startApi(config, logger).then(
-    (api) => onShutdownSignal(logger, config.SHUTDOWN_TIMEOUT_MS, api.close),
-    (err) => {
-      logger.fatal({ err }, 'failed to start');
-      process.exit(1);
-    },
-  );
-}
+if (isMain(import.meta.url)) runMain('api', startApi);

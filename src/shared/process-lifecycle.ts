@@ -1,4 +1,7 @@
-import type { Logger } from './logger.js';
+import { loadConfig, type Config } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import type { RedisClient } from './redis-connection.js';
 
 /**
  * Runs `stop` once on SIGTERM/SIGINT; a second signal or `hardStopMs` (ms) elapsing forces exit(1)
@@ -35,4 +38,39 @@ export function isMain(moduleUrl: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   return moduleUrl === new URL(`file://${entry.startsWith('/') ? '' : process.cwd() + '/'}${entry}`).href;
+}
+
+/**
+ * Entry point of a process: parses the configuration (a bad value → message naming the variable on
+ * stderr, exit 1; contract 06), starts the component, and stops it gracefully on SIGTERM/SIGINT.
+ */
+export function runMain(name: string, start: (config: Config, logger: Logger) => Promise<{ close(): Promise<void> }>): void {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(1);
+  }
+  const logger = createLogger(name, config.LOG_LEVEL);
+  start(config, logger).then(
+    (component) => onShutdownSignal(logger, config.SHUTDOWN_TIMEOUT_MS, () => component.close()),
+    (err) => {
+      logger.fatal({ err }, 'failed to start');
+      process.exit(1);
+    },
+  );
+}
+
+/** Logs a connection's errors at most once per `everyMs` (ms) so an outage does not flood the log. */
+export function logRedisErrors(redis: RedisClient, logger: Logger, name: string, everyMs = 5000): void {
+  let last = 0;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - last > everyMs) {
+      last = now;
+      logger.warn({ connection: name, err: err.message }, 'redis connection error');
+    }
+  });
+  redis.on('ready', () => logger.info({ connection: name }, 'redis ready'));
 }

@@ -1,7 +1,6 @@
-import { loadConfig, type Config } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import { isMain, onShutdownSignal } from '../shared/process-lifecycle.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { isMain, logRedisErrors, runMain } from '../shared/process-lifecycle.js';
 import { createRedis } from '../shared/redis-connection.js';
 
 /** A running worker process. */
@@ -15,14 +14,7 @@ export interface WorkerProcess {
  */
 export async function startWorker(config: Config, logger: Logger): Promise<WorkerProcess> {
   const redis = createRedis(config.REDIS_URL, { name: 'maestro-worker', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
-  let last = 0;
-  redis.on('error', (err: Error) => {
-    if (Date.now() - last > 5000) {
-      last = Date.now();
-      logger.warn({ err: err.message }, 'redis connection error');
-    }
-  });
-  redis.on('ready', () => logger.info({ nodeId: config.NODE_ID }, 'worker connected to Redis'));
+  logRedisErrors(redis, logger, 'worker');
   logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'Maestro worker started');
   return {
     close: async () => {
@@ -31,20 +23,4 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   };
 }
 
-if (isMain(import.meta.url)) {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : err);
-    process.exit(1);
-  }
-  const logger = createLogger('worker', config.LOG_LEVEL);
-  startWorker(config, logger).then(
-    (w) => onShutdownSignal(logger, config.SHUTDOWN_TIMEOUT_MS, w.close),
-    (err) => {
-      logger.fatal({ err }, 'failed to start');
-      process.exit(1);
-    },
-  );
-}
+if (isMain(import.meta.url)) runMain('worker', startWorker);

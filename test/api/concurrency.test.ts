@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let projectId: string;
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   projectId = (await h.req('POST', '/api/v1/projects', { name: 'concurrency' })).body.id;
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 const task = async (title: string) => (await h.req('POST', '/api/v1/tasks', { projectId, title })).body.id as string;

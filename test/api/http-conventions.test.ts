@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let pid: string;
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   pid = (await h.req('POST', '/api/v1/projects', { name: 'conventions' })).body.id;
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 describe('request bodies (contract 00 "Input", 02 D58)', () => {
@@ -25,9 +17,9 @@ describe('request bodies (contract 00 "Input", 02 D58)', () => {
   it('a missing body or a non-JSON content type is treated as {}', async () => {
     const none = await fetch(`${h.base}/api/v1/projects`, { method: 'POST' });
     expect(none.status).toBe(400);
-    expect((await none.json()).message).toBe('Project name is required');
+    expect(((await none.json()) as { message: string }).message).toBe('Project name is required');
     const text = await fetch(`${h.base}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
-    expect((await text.json()).message).toBe('taskIds is required');
+    expect(((await text.json()) as { message: string }).message).toBe('taskIds is required');
   });
 
   it('a body over 1 MiB → 413 PAYLOAD_TOO_LARGE', async () => {

@@ -1,19 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { listRoutes } from '../../src/api/route-list.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
-beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
-});
+const h = useHarness();
 
 describe('GET /api/v1/openapi.json', () => {
   it('is an OpenAPI 3.1 document whose operations are exactly the routes the app serves', async () => {

@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let projectId: string;
 const created: string[] = [];
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   projectId = (await h.req('POST', '/api/v1/projects', { name: 'big' })).body.id;
   // 2,500 tasks, created in 50 sequential batches of 50 concurrent requests
   for (let b = 0; b < 50; b++) {
@@ -20,10 +16,6 @@ beforeAll(async () => {
     for (const r of batch) created.push(r.body.id);
   }
 }, 120_000);
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
-});
 
 async function walk(path: string): Promise<{ ids: string[]; pages: number; total: string | null }> {
   const ids: string[] = [];

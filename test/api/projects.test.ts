@@ -1,17 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
-beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
-});
+const h = useHarness();
 
 const create = async (body: unknown) => (await h.req('POST', '/api/v1/projects', body)).body;
 

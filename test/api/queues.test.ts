@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_ADMIN } from '../../src/shared/principal.js';
 import { QueueStore } from '../../src/shared/stores/queue-store.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let projectId: string;
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   projectId = (await h.req('POST', '/api/v1/projects', { name: 'queues' })).body.id;
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 const newTask = async (title = 't') => (await h.req('POST', '/api/v1/tasks', { projectId, title })).body.id as string;

@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let pid: string;
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   pid = (await h.req('POST', '/api/v1/projects', { name: 'tasks' })).body.id;
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 const task = async (body: Record<string, unknown> = {}) => (await h.req('POST', '/api/v1/tasks', { projectId: pid, title: 't', ...body })).body;

@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ORCHESTRATOR_TEMPLATE, DEFAULT_WORKER_TEMPLATE } from '../../src/shared/templates/default-templates.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { useHarness } from '../helpers/use-harness.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   for (let i = 0; i < 50 && (await h.req('GET', '/api/v1/templates')).body.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 const ROLE_ERROR = { error: true, code: 'VALIDATION_ERROR', message: 'Invalid role. Must be "worker" or "orchestrator"' };

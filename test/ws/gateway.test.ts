@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useHarness } from '../helpers/use-harness.js';
 import { connect } from '../helpers/ws-client.js';
 
-let redis: TestRedis;
-let h: Harness;
+const h = useHarness();
 let wsBase: string;
 beforeAll(async () => {
-  redis = await startRedis();
-  h = await startHarness(redis.url);
   wsBase = h.base.replace('http', 'ws');
-});
-afterAll(async () => {
-  await h?.close();
-  await redis?.stop();
 });
 
 describe('WebSocket connection (contract 03)', () => {
