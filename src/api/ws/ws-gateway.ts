@@ -42,6 +42,12 @@ interface Client {
   lastIds: Map<string, string>;
   /** Per project, the first and last event id sent live on this connection (a contiguous range). */
   live: Map<string, [string, string]>;
+  /**
+   * Per replayed project, the last id the replay sent. The replica's subscription may deliver an
+   * event after the replay already read it from the stream (pub/sub lags the stream): live events up
+   * to this id are dropped; the first newer one clears the entry.
+   */
+  replayedUpTo: Map<string, string>;
   closing: boolean;
 }
 
@@ -116,7 +122,7 @@ export class WsGateway {
   }
 
   private connected(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
-    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), closing: false };
+    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     ws.on('close', () => this.clients.delete(client));
@@ -199,6 +205,13 @@ export class WsGateway {
 
   /** Sends a live event and records it in the client's live range for its project. */
   private sendLive(client: Client, head: EventHead, text: Buffer): void {
+    if (head.projectId !== null && client.replayedUpTo.size > 0) {
+      const upTo = client.replayedUpTo.get(head.projectId);
+      if (upTo !== undefined) {
+        if (compareIds(head.id, upTo) <= 0) return;
+        client.replayedUpTo.delete(head.projectId);
+      }
+    }
     if (!this.send(client, text) || head.projectId === null) return;
     const range = client.live.get(head.projectId);
     if (range) range[1] = head.id;
@@ -297,12 +310,9 @@ export class WsGateway {
       const pending = client.pending;
       client.pending = [];
       client.replaying = false;
-      for (const { head, text } of pending) {
-        const last = head.projectId === null ? undefined : client.lastIds.get(head.projectId);
-        if (last !== undefined && compareIds(head.id, last) <= 0) continue;
-        this.sendLive(client, head, text);
-      }
+      for (const [pid, id] of client.lastIds) client.replayedUpTo.set(pid, id);
       client.lastIds = new Map();
+      for (const { head, text } of pending) this.sendLive(client, head, text);
     }
   }
 
