@@ -1,5 +1,5 @@
 // Copies non-TypeScript runtime assets (Lua scripts) from src/ to dist/ after `tsc`.
-import { cpSync, readdirSync, statSync, mkdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -12,3 +12,7 @@ for (const file of walk(join(root, 'src')).filter((f) => f.endsWith('.lua'))) {
   mkdirSync(dirname(target), { recursive: true });
   cpSync(file, target);
 }
+
+// The CLI is a `bin`: make it executable.
+const cli = join(root, 'dist', 'cli', 'index.js');
+if (existsSync(cli)) chmodSync(cli, 0o755);

@@ -4,6 +4,7 @@ import type { RedisClient } from '../shared/redis-connection.js';
 import type { RequestSchemas } from '../shared/schemas/requests.js';
 import type { SkillLoader } from '../shared/skills/skill-loader.js';
 import type { Stores } from '../shared/stores/index.js';
+import type { SpawnService } from './spawn-service.js';
 
 /** Snapshot of this replica's WebSocket clients for `/ws-status` (contract 02 "Health"). */
 export type WsStatusProvider = () => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -16,6 +17,8 @@ export interface ApiDeps {
   stores: Stores;
   schemas: RequestSchemas;
   skills: SkillLoader;
+  /** The spawn queue side (absent in apps built without it). */
+  spawn?: SpawnService;
   /** Undefined until the WebSocket gateway is attached. */
   wsStatus?: WsStatusProvider;
   /** Extra readiness probe (e.g. the spawn queue), resolving when reachable. */

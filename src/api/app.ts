@@ -12,6 +12,7 @@ import { projectRoutes } from './routes/projects.js';
 import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { skillRoutes } from './routes/skills.js';
+import { spawnRoutes } from './routes/spawn.js';
 import { taskRoutes } from './routes/tasks.js';
 import { templateRoutes } from './routes/templates.js';
 
@@ -53,6 +54,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   for (const r of extraApiRoutes) api.use(r);
   api.use(projectRoutes(deps));
   api.use(taskRoutes(deps));
+  api.use(spawnRoutes(deps));
   api.use(queueRoutes(deps));
   api.use(sessionRoutes(deps));
   api.use(skillRoutes(deps));

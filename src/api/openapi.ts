@@ -84,6 +84,8 @@ export function operations(s: RequestSchemas): Operation[] {
 
     { method: 'get', path: '/sessions', tag: 'sessions', summary: 'List sessions (filters projectId, taskId, status, active; paged)', query: s.sessionListQuery, ok: [200, list('Session')] },
     { method: 'post', path: '/sessions', tag: 'sessions', summary: 'Create (or register) a session', body: s.sessionCreate, ok: [201, 'Session'], errors: [400, 404] },
+    { method: 'post', path: '/sessions/spawn', tag: 'spawn', summary: 'Spawn an agent session: session + manifest (Prefer: respond-async → 202)', body: z.object({ projectId: z.string(), taskIds: z.array(z.string()), role: z.enum(['worker', 'orchestrator']).optional(), strategy: z.enum(['simple', 'queue', 'tree']).optional(), spawnSource: z.enum(['ui', 'session']).optional(), sessionId: z.string().optional(), sessionName: z.string().optional(), skills: z.array(z.string()).optional(), context: z.record(z.string(), z.unknown()).optional() }), ok: [201, z.record(z.string(), z.unknown())], errors: [202, 400, 404, 500] },
+    { method: 'get', path: '/sessions/{id}/manifest', tag: 'spawn', summary: 'The stored manifest of a spawned session', ok: [200, z.record(z.string(), z.unknown())], errors: [404] },
     { method: 'get', path: '/sessions/{id}', tag: 'sessions', summary: 'Get a session', ok: [200, 'Session'], errors: [404] },
     { method: 'patch', path: '/sessions/{id}', tag: 'sessions', summary: 'Update a session', body: s.sessionUpdate, ok: [200, 'Session'], errors: [400, 404, 412] },
     { method: 'delete', path: '/sessions/{id}', tag: 'sessions', summary: 'Delete a session (strips it from its tasks)', ok: [200, 'Deleted'], errors: [404, 412] },
@@ -126,6 +128,7 @@ const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => {
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
   201: 'Created',
+  202: 'Accepted (spawn continues; follow session:spawn)',
   400: 'VALIDATION_ERROR (details: [{path, message}])',
   401: 'UNAUTHORIZED',
   403: 'FORBIDDEN',

@@ -10,6 +10,7 @@ import { createStores } from '../shared/stores/index.js';
 import type { ApiDeps } from './api-deps.js';
 import { createApp } from './app.js';
 import { WsGateway } from './ws/ws-gateway.js';
+import { SpawnService } from './spawn-service.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -31,14 +32,16 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   logRedisErrors(redis, logger, 'api');
   const stores = createStores(redis, config);
   const skills = new SkillLoader(config.SKILLS_DIR);
-  const schemas = requestSchemas({
+  const limits = {
     title: config.MAX_TITLE_LENGTH,
     text: config.MAX_TEXT_BYTES,
     id: config.MAX_ID_LENGTH,
     array: config.MAX_ARRAY_LENGTH,
     metadata: config.MAX_METADATA_BYTES,
-  });
-  const deps: ApiDeps = { config, logger, redis, stores, schemas, skills, startedAt: Date.now() };
+  };
+  const schemas = requestSchemas(limits);
+  const spawn = new SpawnService(config, stores, limits, logger);
+  const deps: ApiDeps = { config, logger, redis, stores, schemas, skills, spawn, readyChecks: [() => spawn.ping()], startedAt: Date.now() };
 
   const seed = async () => {
     try {
@@ -86,6 +89,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    await spawn.close();
     await redis.quit().catch(() => redis.disconnect());
   };
   return { server, port, deps, gateway, close };

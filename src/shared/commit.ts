@@ -150,6 +150,14 @@ export class Commit {
     this.events.push({ type, render: { kind, k: this.k(key) } });
     return this;
   }
+  /**
+   * Appends an event whose data is `pre + <entity at key, rendered after the writes> + post` (e.g. the
+   * spawn event, which embeds the session as it is after the env write).
+   */
+  eventWrap(type: string, kind: RenderKind, key: string, pre: string, post: string): this {
+    this.events.push({ type, render: { kind, k: this.k(key) }, pre, post });
+    return this;
+  }
   /** Asks for the entity at `key` rendered after the writes (returned in `renders`, in call order). */
   render(kind: RenderKind, key: string): this {
     this.renders.push({ kind, k: this.k(key) });

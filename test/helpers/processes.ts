@@ -22,8 +22,23 @@ export interface ApiProcess {
  * the given Redis URL and key prefix; resolves once it logs that it listens.
  */
 export function startApiProcess(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+  return startNodeProcess('dist/api/server.js', redisUrl, prefix, env, (e) => typeof e.port === 'number' && String(e.msg).includes('listening'));
+}
+
+/** Starts `node dist/worker/index.js`; resolves once it logs that it started (its `port` is 0). */
+export function startWorkerProcess(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<ApiProcess> {
+  return startNodeProcess('dist/worker/index.js', redisUrl, prefix, env, (e) => String(e.msg).includes('Maestro worker started'));
+}
+
+function startNodeProcess(
+  script: string,
+  redisUrl: string,
+  prefix: string,
+  env: Record<string, string>,
+  ready: (entry: Record<string, unknown>) => boolean,
+): Promise<ApiProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'maestro-proc-'));
-  const child = spawn(process.execPath, [join(root, 'dist/api/server.js')], {
+  const child = spawn(process.execPath, [join(root, script)], {
     env: {
       ...process.env,
       PORT: '0',
@@ -41,12 +56,12 @@ export function startApiProcess(redisUrl: string, prefix: string, env: Record<st
   });
   const logs: Record<string, unknown>[] = [];
   return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error('API process did not start in time')), 15_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in time`)), 15_000);
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += String(d)));
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`API process exited early (${code}): ${stderr}`));
+      reject(new Error(`${script} exited early (${code}): ${stderr}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let entry: Record<string, unknown>;
@@ -56,10 +71,10 @@ export function startApiProcess(redisUrl: string, prefix: string, env: Record<st
         return;
       }
       logs.push(entry);
-      if (typeof entry.port === 'number' && String(entry.msg).includes('listening')) {
+      if (ready(entry)) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        const port = entry.port;
+        const port = typeof entry.port === 'number' ? entry.port : 0;
         resolvePromise({
           child,
           port,

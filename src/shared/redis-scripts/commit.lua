@@ -14,7 +14,8 @@
 --   {op='aadd'|'arem', k, f, v}  add (deduplicated) / remove a string in a JSON-array field
 --   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)
 --   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
--- events: [{type, data=jsonText} | {type, render={kind, k}}] → XADD KEYS[1] MAXLEN ~ maxlen, PUBLISH.
+-- events: [{type, data=jsonText} | {type, render={kind, k}, pre?, post?}] → XADD KEYS[1] MAXLEN ~
+--   maxlen, PUBLISH. With pre/post the data is pre .. rendered entity .. post.
 -- render: [{kind, k}] rendered after the writes and returned.
 -- Returns: { n, id1…idn, render1… } (a missing entity renders as nil).
 local req = cjson.decode(ARGV[1])
@@ -99,6 +100,7 @@ local pidJson = cjson.encode(req.projectId)
 for _, e in ipairs(req.events or {}) do
   local data = e.data
   if e.render then data = render(e.render.kind, KEYS[e.render.k]) or 'null' end
+  if e.pre then data = e.pre .. data .. e.post end
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', req.maxlen, '*',
     'type', e.type, 'data', data, 'ts', req.now)
   redis.call('PUBLISH', req.channel,

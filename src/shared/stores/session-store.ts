@@ -326,6 +326,26 @@ export class SessionStore {
   }
 
   /**
+   * Ends a spawn that failed for good (contract 00 "Spawn"): a session still `spawning` becomes
+   * `failed` with `metadata.error = reason`, `completedAt = now`; emits `session:updated`. No-op when
+   * the session is gone or no longer spawning.
+   */
+  async failSpawn(pid: string, id: string, reason: string): Promise<void> {
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    await withRetry(async () => {
+      const cur = await this.readCore(pid, id);
+      if (!cur || cur.status !== 'spawning') return;
+      const raw = await this.ctx.redis.hget(key, 'metadata');
+      const metadata = { ...(raw ? (JSON.parse(raw) as Record<string, unknown>) : {}), error: reason };
+      const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
+      this.statusIndexes(c, pid, indexMember(cur.startedAt, id), cur.status, 'failed');
+      c.hset(key, encodeFields({ status: 'failed', completedAt: c.now, lastActivity: c.now, metadata }), true);
+      await c.eventRender('session:updated', 'session', key).exec(this.ctx.redis);
+    });
+  }
+
+  /**
    * `DELETE /sessions/:id` (contract 02, D8): strips the id from its tasks' `sessionIds`, removes the
    * queue and manifest; emits only `session:deleted {id}`.
    */

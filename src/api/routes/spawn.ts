@@ -1,0 +1,27 @@
+import { Router } from 'express';
+import { UnavailableError } from '../../shared/errors.js';
+import type { ApiDeps } from '../api-deps.js';
+import { body, principal, sendJson, sendJsonText } from '../http.js';
+
+/**
+ * `POST /sessions/spawn` (contract 04; registered before every `/sessions/:id` route) and
+ * `GET /sessions/:id/manifest` (contract 00 "Spawn"). `Prefer: respond-async` → 202 at once.
+ */
+export function spawnRoutes(deps: ApiDeps): Router {
+  const r = Router();
+  const service = () => {
+    if (!deps.spawn) throw new UnavailableError('Spawning is not available on this replica');
+    return deps.spawn;
+  };
+  r.post('/sessions/spawn', async (req, res) => {
+    const async = /\brespond-async\b/i.test(req.get('prefer') ?? '');
+    const raw = body(req);
+    const answer = await service().spawn(principal(req), typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {}, async);
+    if (answer.status === 202) res.setHeader('Preference-Applied', 'respond-async');
+    sendJson(res, answer.status, answer.body);
+  });
+  r.get('/sessions/:id/manifest', async (req, res) => {
+    sendJsonText(res, 200, await service().manifest(principal(req), req.params.id));
+  });
+  return r;
+}

@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
+import { CliError, type ApiClient } from './api-client.js';
+
+/** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
+export function sessionId(env: NodeJS.ProcessEnv = process.env): string {
+  const sid = env.MAESTRO_SESSION_ID;
+  if (!sid) throw new CliError('MAESTRO_SESSION_ID is not set: run this inside a Maestro session');
+  return sid;
+}
+
+/**
+ * Reads the session's manifest: the file at MAESTRO_MANIFEST_PATH when it exists, else
+ * `GET /sessions/:id/manifest` (a terminal on another machine than the worker). Validated against the
+ * manifest schema (contract 04: an invalid manifest aborts `init`).
+ */
+export async function readManifest(api: ApiClient, env: NodeJS.ProcessEnv = process.env): Promise<Manifest> {
+  let raw: unknown;
+  const path = env.MAESTRO_MANIFEST_PATH;
+  if (path) {
+    try {
+      raw = JSON.parse(await readFile(path, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(`Cannot read manifest ${path}: ${(err as Error).message}`);
+    }
+  }
+  if (raw === undefined) raw = await api.get(`/sessions/${encodeURIComponent(sessionId(env))}/manifest`);
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CliError(`Invalid manifest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * `maestro worker init` / `maestro orchestrator init` (contract 04 "What happens after the terminal
+ * starts"): marks the session `running` (worker only) and each task `sessionStatus: working` (errors
+ * only warned), then runs MAESTRO_AGENT_CMD (default `claude`; split on spaces, no shell) in the
+ * project's working directory with the session environment, passing its exit status through.
+ */
+export async function init(api: ApiClient, role: 'worker' | 'orchestrator', env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const sid = sessionId(env);
+  const manifest = await readManifest(api, env);
+  if (manifest.role !== role) process.stderr.write(`warning: manifest role is ${manifest.role}, not ${role}\n`);
+  if (role === 'worker') {
+    await api.patch(`/sessions/${encodeURIComponent(sid)}`, { status: 'running' }).catch((e: Error) => process.stderr.write(`warning: ${e.message}\n`));
+  }
+  for (const t of manifest.tasks) {
+    await api
+      .patch(`/tasks/${encodeURIComponent(t.id)}`, { sessionStatus: 'working', updateSource: 'session', sessionId: sid })
+      .catch((e: Error) => process.stderr.write(`warning: task ${t.id}: ${e.message}\n`));
+  }
+  const first = manifest.tasks[0]!;
+  const agentEnv: NodeJS.ProcessEnv = {
+    ...env,
+    MAESTRO_SESSION_ID: sid,
+    MAESTRO_TASK_IDS: manifest.tasks.map((t) => t.id).join(','),
+    MAESTRO_PROJECT_ID: first.projectId,
+    MAESTRO_ROLE: manifest.role,
+    MAESTRO_STRATEGY: manifest.strategy ?? 'simple',
+    MAESTRO_SERVER_URL: env.MAESTRO_SERVER_URL ?? api.base,
+    MAESTRO_TASK_TITLE: first.title,
+    MAESTRO_TASK_PRIORITY: first.priority ?? 'medium',
+    MAESTRO_ALL_TASKS: JSON.stringify(manifest.tasks),
+  };
+  if (env.MAESTRO_MANIFEST_PATH) agentEnv.MAESTRO_MANIFEST_PATH = env.MAESTRO_MANIFEST_PATH;
+  if (first.acceptanceCriteria.length) agentEnv.MAESTRO_TASK_ACCEPTANCE = JSON.stringify(first.acceptanceCriteria);
+  if (first.dependencies?.length) agentEnv.MAESTRO_TASK_DEPENDENCIES = JSON.stringify(first.dependencies);
+  const [cmd, ...args] = (env.MAESTRO_AGENT_CMD || 'claude').split(/\s+/).filter(Boolean);
+  args.push(`You are a Maestro ${manifest.role}. Run "maestro whoami" to see your assignment, then start working.`);
+  const cwd = manifest.session.workingDirectory || process.cwd();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, args, { cwd, env: agentEnv, stdio: 'inherit' });
+    child.once('error', (err) => reject(new CliError(`Cannot start the agent '${cmd}': ${err.message}`)));
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+  });
+}
+
+/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type. */
+export const REPORTS: Record<string, { sessionStatus: string; type: string }> = {
+  progress: { sessionStatus: 'working', type: 'progress' },
+  complete: { sessionStatus: 'completed', type: 'task_completed' },
+  blocked: { sessionStatus: 'blocked', type: 'task_blocked' },
+  error: { sessionStatus: 'failed', type: 'error' },
+  'needs-input': { sessionStatus: 'needs_input', type: 'needs_input' },
+};
+
+/**
+ * `maestro report <sub> <message> [--task a,b]` (contract 02): with tasks, per task PATCH
+ * {sessionStatus, updateSource:'session', sessionId} then a timeline entry with taskId; without, one
+ * timeline entry; `complete` without tasks also marks the session completed.
+ */
+export async function report(api: ApiClient, sub: string, message: string, tasks: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const map = REPORTS[sub];
+  if (!map) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
+  const sid = encodeURIComponent(sessionId(env));
+  if (tasks.length) {
+    for (const t of tasks) {
+      await api.patch(`/tasks/${encodeURIComponent(t)}`, { sessionStatus: map.sessionStatus, updateSource: 'session', sessionId: sessionId(env) });
+      await api.post(`/sessions/${sid}/timeline`, { type: map.type, message, taskId: t });
+    }
+  } else {
+    await api.post(`/sessions/${sid}/timeline`, { type: map.type, message });
+    if (sub === 'complete') await api.patch(`/sessions/${sid}`, { status: 'completed' });
+  }
+}
+
+/** `maestro session register` (SessionStart hook, contract 02). */
+export async function registerSession(api: ApiClient, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const sid = sessionId(env);
+  try {
+    await api.get(`/sessions/${encodeURIComponent(sid)}`);
+    await api.patch(`/sessions/${encodeURIComponent(sid)}`, { status: 'running' });
+  } catch {
+    const role = env.MAESTRO_ROLE || 'worker';
+    await api.post('/sessions', {
+      id: sid,
+      projectId: env.MAESTRO_PROJECT_ID,
+      taskIds: (env.MAESTRO_TASK_IDS ?? '').split(',').filter(Boolean),
+      name: `${role}: ${sid.slice(0, 16)}`,
+      status: 'running',
+      strategy: env.MAESTRO_STRATEGY || 'simple',
+      metadata: { role },
+    });
+  }
+}

@@ -1,0 +1,156 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import { AppError, NotFoundError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { LOCAL_ADMIN } from '../shared/principal.js';
+import { createRedis, type RedisClient } from '../shared/redis-connection.js';
+import { bullPrefix, MANIFEST_FAILURE_PREFIX, SPAWN_QUEUE, type SpawnJobData, type SpawnJobResult } from '../shared/spawn/spawn-queue.js';
+import type { Stores } from '../shared/stores/index.js';
+import { assertValidManifest, ManifestError, runCliGenerator, runServerGenerator } from './manifest-generator.js';
+
+/**
+ * The spawn worker (contract 04 steps 3–8, 00 "Spawn"): generates the manifest (CLI child process or
+ * in-process), adds the role's template id, writes it under SESSION_DIR, and in ONE atomic step stores
+ * it, sets the six env vars on the session and emits `session:updated`, `session:spawn`,
+ * `task:session_added`×N. That step is conditional on no manifest being stored yet, so a job run twice
+ * (retry, or recovered after its worker died) yields one manifest and one `session:spawn`. A job that
+ * fails on its last attempt marks the session `failed` with `metadata.error`.
+ */
+export class SpawnWorker {
+  readonly worker: Worker<SpawnJobData, SpawnJobResult>;
+  private readonly connection: RedisClient;
+
+  constructor(
+    private readonly config: Config,
+    private readonly stores: Stores,
+    private readonly logger: Logger,
+  ) {
+    this.connection = createRedis(config.REDIS_URL, { name: 'maestro-worker-bullmq', forBullmq: true });
+    this.connection.on('error', () => undefined);
+    this.worker = new Worker<SpawnJobData, SpawnJobResult>(SPAWN_QUEUE, (job) => this.process(job), {
+      connection: this.connection as never,
+      prefix: bullPrefix(config),
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.SPAWN_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(config.SPAWN_LOCK_MS / 2)),
+      maxStalledCount: 3,
+    });
+    this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'spawn worker error'));
+    this.worker.on('failed', (job, err) => this.logger.warn({ sessionId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'spawn attempt failed'));
+    this.worker.on('completed', (job) => this.logger.info({ sessionId: job.id }, 'spawn completed'));
+  }
+
+  private async process(job: Job<SpawnJobData, SpawnJobResult>): Promise<SpawnJobResult> {
+    const d = job.data;
+    try {
+      return await this.spawnOnce(d);
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      const reason = err instanceof ManifestError ? err.message : `Unexpected error: ${(err as Error).message}`;
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (last) await this.markFailed(d, reason).catch((e: Error) => this.logger.error({ err: e.message }, 'could not mark spawn failed'));
+      throw new Error(MANIFEST_FAILURE_PREFIX + reason);
+    }
+  }
+
+  private manifestPath(sessionId: string): string {
+    return join(this.config.SESSION_DIR, sessionId, 'manifest.json');
+  }
+
+  /** The result of a spawn whose atomic step already happened (a re-run job). */
+  private async storedResult(d: SpawnJobData): Promise<SpawnJobResult | undefined> {
+    const k = this.stores.ctx.keys;
+    const doc = await this.stores.ctx.redis.hget(k.manifest(d.projectId, d.sessionId), 'doc');
+    if (!doc) return undefined;
+    const session = await this.stores.sessions.get(LOCAL_ADMIN, d.sessionId);
+    const project = JSON.parse((await this.stores.projects.get(LOCAL_ADMIN, d.projectId)).json) as { workingDir: string };
+    return {
+      sessionId: d.sessionId,
+      manifestPath: this.manifestPath(d.sessionId),
+      session: session.json,
+      envVars: this.envVars(d),
+      command: `maestro ${d.role} init`,
+      cwd: project.workingDir ?? '',
+      manifest: doc,
+    };
+  }
+
+  private envVars(d: SpawnJobData): Record<string, string> {
+    return {
+      MAESTRO_SESSION_ID: d.sessionId,
+      MAESTRO_MANIFEST_PATH: this.manifestPath(d.sessionId),
+      MAESTRO_SERVER_URL: this.config.SERVER_URL,
+      MAESTRO_STRATEGY: d.strategy,
+      DATA_DIR: this.config.DATA_DIR,
+      SESSION_DIR: this.config.SESSION_DIR,
+    };
+  }
+
+  private async spawnOnce(d: SpawnJobData): Promise<SpawnJobResult> {
+    const done = await this.storedResult(d);
+    if (done) return done;
+    let project: { workingDir?: string };
+    try {
+      const status = (await this.stores.sessions.get(LOCAL_ADMIN, d.sessionId)).json;
+      if (!/"status":"spawning"/.test(status)) throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}session is no longer spawning`);
+      project = JSON.parse((await this.stores.projects.get(LOCAL_ADMIN, d.projectId)).json);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}${err.message}`);
+      throw err;
+    }
+    const path = this.manifestPath(d.sessionId);
+    await mkdir(dirname(path), { recursive: true });
+    const manifest = (
+      this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, path)
+    ) as Record<string, unknown>;
+    assertValidManifest(manifest);
+    try {
+      const template = JSON.parse((await this.stores.templates.getByRole(LOCAL_ADMIN, d.role)).json) as { id: string };
+      manifest.templateId = template.id;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    const manifestJson = JSON.stringify(manifest, null, 2);
+    await writeFile(path, manifestJson + '\n');
+    const envVars = this.envVars(d);
+    const command = `maestro ${d.role} init`;
+    const cwd = project.workingDir ?? '';
+    const k = this.stores.ctx.keys;
+    const manifestKey = k.manifest(d.projectId, d.sessionId);
+    const compact = JSON.stringify(manifest);
+    const post =
+      `,"command":${JSON.stringify(command)},"cwd":${JSON.stringify(cwd)},"envVars":${JSON.stringify(envVars)},` +
+      `"manifest":${compact},"projectId":${JSON.stringify(d.projectId)},"taskIds":${JSON.stringify(d.taskIds)},` +
+      `"spawnSource":${JSON.stringify(d.spawnSource)},"parentSessionId":${JSON.stringify(d.parentSessionId)},"_isSpawnCreated":true}`;
+    let session: string;
+    try {
+      session = await this.stores.sessions.setSpawnEnv(d.projectId, d.sessionId, envVars, (c, sessionKey) => {
+        c.absent(manifestKey, { resource: 'Manifest', id: d.sessionId });
+        c.fieldIs(sessionKey, 'status', '"spawning"', { resource: 'Session', id: d.sessionId });
+        c.hset(manifestKey, { doc: compact, version: '1' });
+        c.eventWrap('session:spawn', 'session', sessionKey, '{"session":', post);
+        for (const t of [...new Set(d.taskIds)]) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: d.sessionId }));
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'CONFLICT') {
+        const again = await this.storedResult(d);
+        if (again) return again;
+      }
+      if (err instanceof NotFoundError) throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}${err.message}`);
+      throw err;
+    }
+    return { sessionId: d.sessionId, manifestPath: path, session, envVars, command, cwd, manifest: compact };
+  }
+
+  /** Final failure: session → `failed`, `metadata.error = reason`, `session:updated` (contract 00). */
+  private markFailed(d: SpawnJobData, reason: string): Promise<void> {
+    return this.stores.sessions.failSpawn(d.projectId, d.sessionId, reason);
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close();
+    this.connection.disconnect();
+  }
+}
