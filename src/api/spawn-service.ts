@@ -162,7 +162,7 @@ export class SpawnService {
       result = await job.waitUntilFinished(this.events, this.config.SPAWN_WAIT_MS);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      if (/timed out/i.test(msg)) return accepted();
+      if (/^Job wait .* timed out before finishing/.test(msg)) return accepted();
       throw spawnError(500, 'manifest_generation_failed', msg.startsWith('Failed to generate manifest:') ? msg : `Failed to generate manifest: ${msg}`);
     }
     return {

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
@@ -102,9 +103,17 @@ export class SpawnWorker {
     }
     const path = this.manifestPath(d.sessionId);
     await mkdir(dirname(path), { recursive: true });
-    const manifest = (
-      this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, path)
-    ) as Record<string, unknown>;
+    // The CLI writes to a file of its own: a CLI left running by a worker that died cannot overwrite
+    // the manifest another worker completed.
+    const scratch = `${path}.${randomUUID()}.tmp`;
+    let manifest: Record<string, unknown>;
+    try {
+      manifest = (
+        this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, scratch)
+      ) as Record<string, unknown>;
+    } finally {
+      await rm(scratch, { force: true });
+    }
     assertValidManifest(manifest);
     try {
       const template = JSON.parse((await this.stores.templates.getByRole(LOCAL_ADMIN, d.role)).json) as { id: string };
@@ -113,7 +122,8 @@ export class SpawnWorker {
       if (!(err instanceof NotFoundError)) throw err;
     }
     const manifestJson = JSON.stringify(manifest, null, 2);
-    await writeFile(path, manifestJson + '\n');
+    await writeFile(scratch, manifestJson + '\n');
+    await rename(scratch, path);
     const envVars = this.envVars(d);
     const command = `maestro ${d.role} init`;
     const cwd = project.workingDir ?? '';
