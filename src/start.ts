@@ -58,10 +58,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // The worker runs `maestro manifest generate`; unless told otherwise, use this package's own CLI
+  // (a fresh machine has no global `maestro` on PATH).
+  const env = { ...process.env };
+  if (!env.MAESTRO_CLI_PATH) env.MAESTRO_CLI_PATH = join(here, 'cli', 'index.js');
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const run = (name: string, script: string, restarts = 0) => {
-    const child = spawn(process.execPath, [join(here, script)], { stdio: 'inherit', env: process.env });
+    const child = spawn(process.execPath, [join(here, script)], { stdio: 'inherit', env });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       children.delete(name);

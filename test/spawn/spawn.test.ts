@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { useHarness } from '../helpers/use-harness.js';
+import { connect } from '../helpers/ws-client.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const CLI = join(root, 'dist/cli/index.js');
@@ -200,6 +201,7 @@ describe('the maestro CLI', () => {
   it('the whole loop: worker init launches the agent, whose reports change the session and task; its exit status passes through', async () => {
     const t = await task('loop task');
     const spawned = (await h.req('POST', '/api/v1/sessions/spawn', { projectId: pid, taskIds: [t.id] })).body;
+    const watcher = await connect(h.base.replace('http', 'ws') + '/');
     const outFile = join(mkdtempSync(join(tmpdir(), 'agent-')), 'agent.json');
     const r = await maestro(['worker', 'init'], {
       ...spawned.envVars,
@@ -224,6 +226,11 @@ describe('the maestro CLI', () => {
     expect((await h.req('GET', `/api/v1/tasks/${t.id}`)).body.sessionStatus).toBe('completed');
     const types = (await h.events(pid)).filter((e) => e.data?.id === t.id && e.type === 'task:updated').map((e) => e.data.sessionStatus);
     expect(types).toEqual(['working', 'working', 'completed']);
+    // a WebSocket client watching the project saw the agent's reports live
+    await watcher.until(() => watcher.events().filter((e) => e.type === 'session:updated' && e.data.id === spawned.sessionId).length >= 3);
+    const seen = watcher.events().filter((e) => e.data?.id === spawned.sessionId || e.data?.id === t.id).map((e) => e.type);
+    expect(seen).toEqual(['session:updated', 'task:updated', 'task:updated', 'session:updated', 'task:updated', 'session:updated']);
+    await watcher.close();
   });
 
   it('queue commands drive a queue session through start, complete, fail, skip to empty', async () => {
