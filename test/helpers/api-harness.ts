@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { startApi, type ApiServer } from '../../src/api/server.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { call } from './processes.js';
 
 /** An in-process API replica on a free port with its own key prefix, plus a raw Redis client. */
 export interface Harness {
@@ -40,21 +41,7 @@ export async function startHarness(redisUrl: string, env: Record<string, string>
   const api = await startApi(config, createLogger('api-test', 'silent'));
   const base = `http://127.0.0.1:${api.port}`;
   const redis = new Redis(redisUrl);
-  const req: Harness['req'] = async (method, path, body, headers = {}) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const req: Harness['req'] = (method, path, body, headers = {}) => call(base, method, path, body, headers);
   const events: Harness['events'] = async (projectId) => {
     const entries = await redis.xrange(`${prefix}{${projectId}}:events`, '-', '+');
     return entries.map(([id, fields]) => {

@@ -92,12 +92,15 @@ function startNodeProcess(
   });
 }
 
-/** `fetch` returning `{ status, body }` with the body parsed as JSON when possible. */
+/**
+ * `fetch` returning `{ status, body, headers }`, the body parsed as JSON when possible; a string
+ * `body` is sent as is (e.g. malformed JSON), anything else as JSON.
+ */
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(base + path, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
   let parsed: any = text;
