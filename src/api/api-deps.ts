@@ -14,6 +14,8 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   redis: RedisClient;
+  /** Connection for the rate limiters' store (queues commands while connecting); defaults to `redis`. */
+  rateLimitRedis?: RedisClient;
   stores: Stores;
   schemas: RequestSchemas;
   skills: SkillLoader;

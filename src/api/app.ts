@@ -6,6 +6,8 @@ import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
 import { requestId } from './middleware/request-id.js';
+import { createRateLimiters } from './middleware/rate-limits.js';
+import { requestTimeout } from './middleware/request-timeout.js';
 import { healthRoutes } from './routes/health.js';
 import { docsPage, openApiDocument } from './openapi.js';
 import { projectRoutes } from './routes/projects.js';
@@ -25,7 +27,9 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestId);
+  app.use(requestTimeout(deps.config.REQUEST_TIMEOUT_MS, (path) => /\/sessions\/spawn$/.test(path)));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
   if (deps.config.CORS_ENABLED) {
     const origins = deps.config.CORS_ORIGINS;
@@ -46,7 +50,11 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     res.type('html').send(docsHtml);
   });
 
+  const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
+  api.use(limits.perIp);
+  api.use(limits.perPrincipal);
+  api.post('/sessions/spawn', limits.spawn);
   api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
   api.get('/openapi.json', (_req, res) => {
     res.json(doc);

@@ -41,7 +41,10 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   };
   const schemas = requestSchemas(limits);
   const spawn = new SpawnService(config, stores, limits, logger);
-  const deps: ApiDeps = { config, logger, redis, stores, schemas, skills, spawn, readyChecks: [() => spawn.ping()], startedAt: Date.now() };
+  // rate-limit-redis loads its script when built: give it a connection that waits for Redis.
+  const rateLimitRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-ratelimit', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  rateLimitRedis.on('error', () => undefined);
+  const deps: ApiDeps = { config, logger, redis, rateLimitRedis, stores, schemas, skills, spawn, readyChecks: [() => spawn.ping()], startedAt: Date.now() };
 
   const seed = async () => {
     try {
@@ -90,6 +93,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
       server.closeIdleConnections();
     });
     await spawn.close();
+    rateLimitRedis.disconnect();
     await redis.quit().catch(() => redis.disconnect());
   };
   return { server, port, deps, gateway, close };

@@ -122,6 +122,19 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
   METRICS_PORT: int(9464, 0, 65535),
   NODE_ID: z.string().optional(),
+  REQUEST_TIMEOUT_MS: int(30_000, 0, 600_000),
+  RATE_LIMIT_PER_MINUTE: int(10_000, 0, 10_000_000),
+  RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
+  RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
+  RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v): boolean | number | string => {
+      if (v === undefined || v === '' || v === 'false') return false;
+      if (v === 'true') return true;
+      return /^\d+$/.test(v) ? Number(v) : v;
+    }),
 });
 
 /** Parsed configuration (see envSchema for each variable and its default). */

@@ -60,7 +60,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
   const launch = async () => {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always', '--enable-debug-command', 'yes'],
       { stdio: 'ignore' },
     );
     await waitForPing(port);
