@@ -5,6 +5,8 @@ import type { RequestSchemas } from '../shared/schemas/requests.js';
 import type { SkillLoader } from '../shared/skills/skill-loader.js';
 import type { Stores } from '../shared/stores/index.js';
 import type { SpawnService } from './spawn-service.js';
+import type { Authenticator } from './middleware/authenticate.js';
+import type { AuthRouteDeps } from './routes/auth.js';
 
 /** Snapshot of this replica's WebSocket clients for `/ws-status` (contract 02 "Health"). */
 export type WsStatusProvider = () => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -19,6 +21,10 @@ export interface ApiDeps {
   stores: Stores;
   schemas: RequestSchemas;
   skills: SkillLoader;
+  /** Resolves credentials (the local admin for every request when MAESTRO_AUTH=disabled). */
+  auth: Authenticator;
+  /** Users, tokens, keys and members routes. */
+  identity?: AuthRouteDeps;
   /** The spawn queue side (absent in apps built without it). */
   spawn?: SpawnService;
   /** Undefined until the WebSocket gateway is attached. */

@@ -8,6 +8,8 @@ import { idempotency } from './middleware/idempotency.js';
 import { requestId } from './middleware/request-id.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
 import { requestTimeout } from './middleware/request-timeout.js';
+import { authenticate } from './middleware/authenticate.js';
+import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { docsPage, openApiDocument } from './openapi.js';
 import { projectRoutes } from './routes/projects.js';
@@ -53,6 +55,8 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
   api.use(limits.perIp);
+  api.post(['/auth/login', '/auth/register'], limits.auth);
+  api.use(authenticate(deps.auth));
   api.use(limits.perPrincipal);
   api.post('/sessions/spawn', limits.spawn);
   api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
@@ -60,6 +64,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     res.json(doc);
   });
   for (const r of extraApiRoutes) api.use(r);
+  if (deps.identity) api.use(authRoutes(deps, deps.identity));
   api.use(projectRoutes(deps));
   api.use(taskRoutes(deps));
   api.use(spawnRoutes(deps));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RequestSchemas } from '../shared/schemas/requests.js';
+import { authSchemas } from './routes/auth.js';
 import {
   DeletedSchema,
   ErrorSchema,
@@ -68,6 +69,19 @@ export function operations(s: RequestSchemas): Operation[] {
     { method: 'get', path: '/ws-status', tag: 'health', summary: "This replica's WebSocket clients", ok: [200, z.record(z.string(), z.unknown())], root: true },
     { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', ok: [200, z.record(z.string(), z.unknown())] },
 
+    { method: 'post', path: '/auth/register', tag: 'auth', summary: 'Create a user; returns tokens', body: authSchemas.register, ok: [201, z.record(z.string(), z.unknown())], errors: [400, 409] },
+    { method: 'post', path: '/auth/login', tag: 'auth', summary: 'Email + password → access token (JWT) + refresh token', body: authSchemas.login, ok: [200, z.record(z.string(), z.unknown())], errors: [400] },
+    { method: 'post', path: '/auth/refresh', tag: 'auth', summary: 'Rotate a refresh token (reuse revokes its family)', body: authSchemas.refresh, ok: [200, z.record(z.string(), z.unknown())], errors: [400] },
+    { method: 'post', path: '/auth/logout', tag: 'auth', summary: 'Revoke a refresh token family', ok: [200, z.object({ success: z.literal(true) })] },
+    { method: 'get', path: '/auth/me', tag: 'auth', summary: 'The caller: user, roles, credential', ok: [200, z.record(z.string(), z.unknown())] },
+    { method: 'post', path: '/auth/ws-ticket', tag: 'auth', summary: 'Single-use ticket (30 s) for a browser WebSocket: connect with ?ticket=', ok: [201, z.object({ ticket: z.string(), expiresIn: z.number() })] },
+    { method: 'get', path: '/api-keys', tag: 'auth', summary: "The caller's API keys (no secrets)", ok: [200, z.array(z.record(z.string(), z.unknown()))] },
+    { method: 'post', path: '/api-keys', tag: 'auth', summary: 'Create an API key (shown once), optionally scoped to a project and read-only', body: authSchemas.apiKey, ok: [201, z.record(z.string(), z.unknown())], errors: [400, 404] },
+    { method: 'delete', path: '/api-keys/{id}', tag: 'auth', summary: 'Revoke an API key', ok: [200, z.record(z.string(), z.unknown())], errors: [404] },
+    { method: 'get', path: '/projects/{id}/members', tag: 'projects', summary: 'Members of a project and their roles', ok: [200, z.array(z.record(z.string(), z.unknown()))], errors: [404] },
+    { method: 'post', path: '/projects/{id}/members', tag: 'projects', summary: 'Add a member (owner only)', body: authSchemas.member, ok: [201, z.record(z.string(), z.unknown())], errors: [400, 404] },
+    { method: 'patch', path: '/projects/{id}/members/{userId}', tag: 'projects', summary: "Change a member's role (owner only)", body: authSchemas.memberRole, ok: [200, z.record(z.string(), z.unknown())], errors: [400, 404] },
+    { method: 'delete', path: '/projects/{id}/members/{userId}', tag: 'projects', summary: 'Remove a member (owner only)', ok: [200, z.record(z.string(), z.unknown())], errors: [404] },
     { method: 'get', path: '/projects', tag: 'projects', summary: 'List projects (creation order, paged)', query: s.projectListQuery, ok: [200, list('Project')] },
     { method: 'post', path: '/projects', tag: 'projects', summary: 'Create a project', body: s.projectCreate, ok: [201, 'Project'], errors: [400] },
     { method: 'get', path: '/projects/{id}', tag: 'projects', summary: 'Get a project', ok: [200, 'Project'], errors: [404] },

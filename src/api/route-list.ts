@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 
 interface LayerLike {
-  route?: { path: string; methods: Record<string, boolean> };
+  route?: { path: string | string[]; methods: Record<string, boolean> };
   handle?: { stack?: LayerLike[] };
   rawPath?: string | string[];
 }
@@ -15,8 +15,10 @@ export function listRoutes(app: Express): { method: string; path: string }[] {
   const walk = (stack: LayerLike[], prefix: string) => {
     for (const layer of stack) {
       if (layer.route) {
-        const path = (prefix + layer.route.path).replace(/:(\w+)/g, '{$1}');
-        for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') out.push({ method: m, path });
+        for (const p of [layer.route.path].flat()) {
+          const path = (prefix + p).replace(/:(\w+)/g, '{$1}');
+          for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') out.push({ method: m, path });
+        }
       } else if (layer.handle?.stack) {
         const raw = Array.isArray(layer.rawPath) ? layer.rawPath[0] : layer.rawPath;
         walk(layer.handle.stack, prefix + (raw && raw !== '/' ? raw : ''));

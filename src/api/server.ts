@@ -11,6 +11,11 @@ import type { ApiDeps } from './api-deps.js';
 import { createApp } from './app.js';
 import { WsGateway } from './ws/ws-gateway.js';
 import { SpawnService } from './spawn-service.js';
+import { IdentityStore } from '../shared/auth/identity-store.js';
+import { loadKeyRing, type KeyRing } from '../shared/auth/tokens.js';
+import { ConfigError } from '../shared/errors.js';
+import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
+import { bootstrapAdmin } from './bootstrap-admin.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -28,6 +33,10 @@ export interface ApiServer {
  * `HOST:PORT` (PORT 0 = any free port).
  */
 export async function startApi(config: Config, logger: Logger = createLogger('api', config.LOG_LEVEL)): Promise<ApiServer> {
+  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.HOST);
+  if (config.MAESTRO_AUTH === 'disabled' && !loopback) {
+    throw new ConfigError(`Invalid configuration: MAESTRO_AUTH=disabled requires HOST to be a loopback address (got '${config.HOST}')`);
+  }
   const redis = createRedis(config.REDIS_URL, { failFast: true, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'maestro-api' });
   logRedisErrors(redis, logger, 'api');
   const stores = createStores(redis, config);
@@ -44,11 +53,38 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   // rate-limit-redis loads its script when built: give it a connection that waits for Redis.
   const rateLimitRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-ratelimit', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   rateLimitRedis.on('error', () => undefined);
-  const deps: ApiDeps = { config, logger, redis, rateLimitRedis, stores, schemas, skills, spawn, readyChecks: [() => spawn.ping()], startedAt: Date.now() };
+  const identity = new IdentityStore(redis, config.MAESTRO_REDIS_PREFIX);
+  let ring: Promise<KeyRing> | undefined;
+  const getRing = () => {
+    ring ??= loadKeyRing(config.MAESTRO_JWT_KEYS, rateLimitRedis, config.MAESTRO_REDIS_PREFIX).catch((err: unknown) => {
+      ring = undefined;
+      throw err;
+    });
+    return ring;
+  };
+  const auth = config.MAESTRO_AUTH === 'disabled' ? disabledAuthenticator : createAuthenticator(identity, getRing);
+  if (config.MAESTRO_AUTH === 'disabled') logger.warn('MAESTRO_AUTH=disabled: every request acts as the local admin (loopback only)');
+  const deps: ApiDeps = {
+    config,
+    logger,
+    redis,
+    rateLimitRedis,
+    stores,
+    schemas,
+    skills,
+    spawn,
+    auth,
+    identity: { identity, ring: getRing, accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS },
+    readyChecks: [() => spawn.ping()],
+    startedAt: Date.now(),
+  };
 
   const seed = async () => {
     try {
       await stores.templates.seedDefaults();
+      if (config.MAESTRO_AUTH === 'required') {
+        await bootstrapAdmin(identity, redis, config.MAESTRO_REDIS_PREFIX, config.MAESTRO_CREDENTIALS_FILE, config.SERVER_URL, logger);
+      }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'template seeding deferred until Redis answers');
     }
@@ -73,6 +109,9 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     heartbeatMs: config.WS_HEARTBEAT_MS,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
     readableProjects: (p) => stores.projects.readableIds(p),
+    authenticate: (req) => auth.fromUpgrade(req),
+    refreshPrincipal: (p) => auth.refresh(p),
+    allowedOrigins: config.CORS_ORIGINS,
   });
   await gateway.attach(server);
   void skills.attachInvalidation(subscriber, redis, stores.ctx.keys.skillsChannel).catch((err: Error) =>
@@ -82,9 +121,6 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   deps.wsStatus = () => gateway.status();
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, host: config.HOST, nodeId: config.NODE_ID }, `Maestro API listening on http://${config.HOST}:${port}`);
-  if (config.MAESTRO_AUTH === 'required') {
-    logger.warn('MAESTRO_AUTH=required is not enforced yet: every request acts as the local admin');
-  }
 
   const close = async () => {
     await gateway.close();

@@ -1,6 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Config } from '../shared/config.js';
-import { AppError, NotFoundError } from '../shared/errors.js';
+import { AppError, ForbiddenError, NotFoundError } from '../shared/errors.js';
+import { canRead, canWrite } from '../shared/principal.js';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../shared/principal.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
@@ -89,7 +90,8 @@ export class SpawnService {
       if (!pid) throw spawnError(404, 'task_not_found', `Task ${t} not found`, { taskId: t });
       taskProjects.push(pid);
     }
-    if (!(await this.stores.projects.exists(projectId))) throw spawnError(404, 'project_not_found', `Project ${projectId} not found`);
+    if (!(await this.stores.projects.exists(projectId)) || !canRead(actor, projectId)) throw spawnError(404, 'project_not_found', `Project ${projectId} not found`);
+    if (!canWrite(actor, projectId)) throw new ForbiddenError('Not allowed to spawn in this project');
     const strategy = raw.strategy ?? 'simple';
     if (!STRATEGIES.includes(strategy as never)) throw spawnError(400, 'invalid_strategy', 'strategy must be "simple", "queue", or "tree"');
     const other = (taskIds as string[]).find((_, i) => taskProjects[i] !== projectId);

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 /**
  * The CLI's HTTP client (contract 02 "Calls the real CLI makes"): base URL from `--server`, else
  * MAESTRO_API_URL, else MAESTRO_SERVER_URL, else http://localhost:3000; JSON in and out; credential
@@ -28,6 +31,19 @@ export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env): 
   return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || 'http://localhost:3000').replace(/\/+$/, '');
 }
 
+/**
+ * The credentials file written on a server's first start (`~/.maestro/credentials`, or
+ * MAESTRO_CREDENTIALS_FILE): `{ apiUrl, apiKey }`. Used when MAESTRO_API_KEY is not set.
+ */
+export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?: string; apiKey?: string } {
+  const file = env.MAESTRO_CREDENTIALS_FILE || join(homedir(), '.maestro', 'credentials');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { apiUrl?: string; apiKey?: string };
+  } catch {
+    return {};
+  }
+}
+
 export class ApiClient {
   private readonly retries: number;
   private readonly retryDelay: number;
@@ -43,7 +59,8 @@ export class ApiClient {
   /** Sends a request to `/api<path>`; resolves with the parsed body, throws CliError. */
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.env.MAESTRO_API_KEY) headers['x-api-key'] = this.env.MAESTRO_API_KEY;
+    const key = this.env.MAESTRO_API_KEY || readCredentials(this.env).apiKey;
+    if (key) headers['x-api-key'] = key;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {

@@ -17,7 +17,7 @@ export class ManifestError extends Error {}
  * environment plus MAESTRO_SERVER_URL/MAESTRO_API_URL = SERVER_URL (the CLI reads through the API),
  * then reads the file. Failures carry the reason texts of contract 04's outcome table.
  */
-export function runCliGenerator(config: Config, job: SpawnJobData, output: string): Promise<unknown> {
+export function runCliGenerator(config: Config, job: SpawnJobData, output: string, apiKey?: string): Promise<unknown> {
   const args = [
     'manifest',
     'generate',
@@ -36,7 +36,7 @@ export function runCliGenerator(config: Config, job: SpawnJobData, output: strin
   ];
   const cli = config.MAESTRO_CLI_PATH;
   const [file, argv] = /\.(m?js|cjs)$/.test(cli) ? [process.execPath, [cli, ...args]] : [cli, args];
-  const env = { ...process.env, MAESTRO_SERVER_URL: config.SERVER_URL, MAESTRO_API_URL: config.SERVER_URL };
+  const env = { ...process.env, MAESTRO_SERVER_URL: config.SERVER_URL, MAESTRO_API_URL: config.SERVER_URL, ...(apiKey ? { MAESTRO_API_KEY: apiKey } : {}) };
   return new Promise((resolve, reject) => {
     execFile(file, argv, { env, timeout: config.MANIFEST_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
       if (err) {

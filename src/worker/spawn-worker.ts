@@ -103,13 +103,16 @@ export class SpawnWorker {
     }
     const path = this.manifestPath(d.sessionId);
     await mkdir(dirname(path), { recursive: true });
+    // With authentication on, the session gets a key scoped to its project (contract 00 "Identity").
+    const apiKey =
+      d.actorId === LOCAL_ADMIN.id ? undefined : (await this.stores.identity.createApiKey(d.actorId, { name: `session ${d.sessionId}`, projectId: d.projectId })).key;
     // The CLI writes to a file of its own: a CLI left running by a worker that died cannot overwrite
     // the manifest another worker completed.
     const scratch = `${path}.${randomUUID()}.tmp`;
     let manifest: Record<string, unknown>;
     try {
       manifest = (
-        this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, scratch)
+        this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, scratch, apiKey)
       ) as Record<string, unknown>;
     } finally {
       await rm(scratch, { force: true });
@@ -124,7 +127,7 @@ export class SpawnWorker {
     const manifestJson = JSON.stringify(manifest, null, 2);
     await writeFile(scratch, manifestJson + '\n');
     await rename(scratch, path);
-    const envVars = this.envVars(d);
+    const envVars: Record<string, string> = { ...this.envVars(d), ...(apiKey ? { MAESTRO_API_KEY: apiKey } : {}) };
     const command = `maestro ${d.role} init`;
     const cwd = project.workingDir ?? '';
     const k = this.stores.ctx.keys;

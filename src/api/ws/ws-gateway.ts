@@ -28,6 +28,10 @@ export interface GatewayDeps {
   readableProjects: (p: Principal) => Promise<string[]>;
   authenticate?: UpgradeAuthenticator;
   canRead?: (p: Principal, projectId: string) => boolean;
+  /** Re-reads a principal's roles after a membership change (undefined = user gone). */
+  refreshPrincipal?: (p: Principal) => Promise<Principal | undefined>;
+  /** Allowed `Origin` values for upgrades (CORS_ORIGINS; `*` = any). */
+  allowedOrigins?: string[];
 }
 
 interface Client {
@@ -90,9 +94,12 @@ export class WsGateway {
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
   async attach(server: Server): Promise<void> {
+    const authChannel = `${this.d.keys.prefix}auth`;
     this.d.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.d.keys.eventsChannel) this.fanOut(message);
+      else if (channel === authChannel) void this.refreshUser(message);
     });
+    if (this.d.refreshPrincipal) void this.d.subscriber.subscribe(authChannel).catch(() => undefined);
     // Not awaited: with Redis away at start-up the subscription is made when it returns.
     this.subscribed = this.d.subscriber.subscribe(this.d.keys.eventsChannel).then(
       () => undefined,
@@ -107,7 +114,25 @@ export class WsGateway {
     void this.report();
   }
 
+  /** A membership of `userId` changed: its connected clients get their roles read again, at once. */
+  private async refreshUser(userId: string): Promise<void> {
+    const refresh = this.d.refreshPrincipal;
+    if (!refresh) return;
+    for (const client of this.clients) {
+      if (client.principal.id !== userId) continue;
+      const next = await refresh(client.principal).catch(() => client.principal);
+      if (next) client.principal = next;
+      else client.ws.close(4401, 'Credential no longer valid');
+    }
+  }
+
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const origin = req.headers.origin;
+    const allowed = this.d.allowedOrigins ?? ['*'];
+    if (origin && !allowed.includes('*') && !allowed.includes(origin)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":true,"code":"FORBIDDEN","message":"Origin not allowed"}');
+      return;
+    }
     let principal: Principal | undefined;
     try {
       principal = await this.authenticate(req);

@@ -6,6 +6,7 @@ import { SessionStore } from './session-store.js';
 import { StoreContext } from './store-context.js';
 import { TaskStore } from './task-store.js';
 import { TemplateStore } from './template-store.js';
+import { IdentityStore } from '../auth/identity-store.js';
 
 /** Every store over one Redis connection (see DESIGN.md "Layout": src/shared holds the stores). */
 export interface Stores {
@@ -15,6 +16,7 @@ export interface Stores {
   sessions: SessionStore;
   queues: QueueStore;
   templates: TemplateStore;
+  identity: IdentityStore;
 }
 
 /** Builds the stores; `clock` (ms) is injectable for tests. */
@@ -24,10 +26,11 @@ export function createStores(
   clock: () => number = Date.now,
 ): Stores {
   const ctx = new StoreContext(redis, config, clock);
-  const projects = new ProjectStore(ctx);
+  const identity = new IdentityStore(redis, config.MAESTRO_REDIS_PREFIX);
+  const projects = new ProjectStore(ctx, identity);
   const tasks = new TaskStore(ctx, projects);
   const sessions = new SessionStore(ctx, projects, tasks);
   const queues = new QueueStore(ctx, sessions, tasks);
   const templates = new TemplateStore(ctx);
-  return { ctx, projects, tasks, sessions, queues, templates };
+  return { ctx, projects, tasks, sessions, queues, templates, identity };
 }

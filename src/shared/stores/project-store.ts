@@ -1,5 +1,6 @@
-import { NotFoundError } from '../errors.js';
-import { canRead, canWrite, type Principal } from '../principal.js';
+import { ForbiddenError, NotFoundError } from '../errors.js';
+import { canManage, canRead, canWrite, type Principal } from '../principal.js';
+import type { IdentityStore } from '../auth/identity-store.js';
 import { indexMember, memberId } from '../keys.js';
 import type { ProjectCreate, ProjectUpdate } from '../schemas/requests.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from './pager.js';
@@ -23,7 +24,10 @@ const DELETED_STREAM_TTL_MS = 24 * 3600 * 1000;
  * delete, so a crash leaves at most an index entry without a project, which readers skip.
  */
 export class ProjectStore {
-  constructor(private readonly ctx: StoreContext) {}
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly identity: IdentityStore,
+  ) {}
 
   /** Renders project `id`, or throws NotFoundError('Project', id) if absent or not readable. */
   async get(actor: Principal, id: string): Promise<Rendered> {
@@ -42,7 +46,13 @@ export class ProjectStore {
     const now = this.ctx.clock();
     const id = newId('proj', now);
     const { keys } = this.ctx;
+    if (actor.projectId || actor.readOnly) throw new ForbiddenError('This credential cannot create projects');
     await this.ctx.redis.zadd(keys.projectIndex, 0, indexMember(now, id));
+    // The creator owns the project (written before the project, like every cross-slot index).
+    if (actor.kind !== 'local') {
+      await this.identity.setMember(id, actor.id, 'owner');
+      actor.roles = { ...actor.roles, [id]: 'owner' };
+    }
     const key = keys.project(id);
     const res = await this.ctx
       .commit(id, now)
@@ -72,7 +82,8 @@ export class ProjectStore {
    * `version`; emits `project:updated`. `ifMatch`: expected version (412 on mismatch).
    */
   async update(actor: Principal, id: string, input: ProjectUpdate, ifMatch?: number): Promise<Rendered> {
-    if (!canWrite(actor, id)) throw new NotFoundError('Project', id);
+    if (!canRead(actor, id)) throw new NotFoundError('Project', id);
+    if (!canWrite(actor, id)) throw new ForbiddenError('Not allowed to change this project');
     const key = this.ctx.keys.project(id);
     return withRetry(async () => {
       const c = this.ctx.commit(id);
@@ -103,7 +114,8 @@ export class ProjectStore {
    * / "…sessions" (contract 02); emits `project:deleted {id}`. The event stream is kept 24 h for replay.
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
-    if (!canWrite(actor, id)) throw new NotFoundError('Project', id);
+    if (!canRead(actor, id)) throw new NotFoundError('Project', id);
+    if (!canManage(actor, id)) throw new ForbiddenError('Only the project owner can delete it');
     const { keys } = this.ctx;
     const key = keys.project(id);
     const createdAt = await this.ctx.redis.hget(key, 'createdAt');
@@ -120,6 +132,7 @@ export class ProjectStore {
         .exec(this.ctx.redis);
     }, ifMatch);
     if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));
+    for (const m of await this.identity.members(id)) await this.identity.removeMember(id, m.userId);
   }
 
   /**
@@ -127,9 +140,26 @@ export class ProjectStore {
    * to fan a cross-project list out over per-project indexes.
    */
   async readableIds(actor: Principal): Promise<string[]> {
-    if (actor.projectId) return [actor.projectId];
+    if (actor.projectId) return canRead(actor, actor.projectId) ? [actor.projectId] : [];
+    if (!actor.admin) return Object.keys(actor.roles ?? {});
     const members = await this.ctx.redis.zrange(this.ctx.keys.projectIndex, '0', '-1');
     return members.map(memberId).filter((id) => canRead(actor, id));
+  }
+
+  /** A non-admin's projects: only those it is a member of, in creation order (O(memberships)). */
+  private async listOwn(actor: Principal, req: PageRequest, cursor: string): Promise<Page> {
+    const rendered = await Promise.all((await this.readableIds(actor)).map((id) => this.ctx.redis.maestroRender(1, this.ctx.keys.project(id), 'project')));
+    const rows = rendered
+      .filter((r): r is [string, string] => r !== null)
+      .map((r) => {
+        const p = JSON.parse(r[0]) as { id: string; createdAt: number };
+        return { member: indexMember(p.createdAt, p.id), json: r[0] };
+      })
+      .sort((a, b) => (a.member < b.member ? -1 : 1))
+      .filter((r) => !cursor || r.member > cursor);
+    const page = rows.slice(0, req.limit);
+    const last = page[page.length - 1];
+    return { items: page.map((r) => r.json), total: rendered.filter(Boolean).length, nextCursor: rows.length > req.limit && last ? encodeCursor(last.member) : undefined };
   }
 
   /**
@@ -140,6 +170,7 @@ export class ProjectStore {
   async list(actor: Principal, req: PageRequest): Promise<Page> {
     const { redis, keys } = this.ctx;
     const cursor = decodeCursor(req.cursor);
+    if (!actor.admin) return this.listOwn(actor, req, cursor);
     const members = await redis.zrange(keys.projectIndex, cursor ? `(${cursor}` : '-', '+', 'BYLEX', 'LIMIT', '0', String(req.limit + 1));
     const pageMembers = members.slice(0, req.limit);
     // Each project lives in its own slot: one render per project, all in flight at once.

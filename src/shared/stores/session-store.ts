@@ -1,6 +1,6 @@
 import { hostname, platform } from 'node:os';
 import { NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
-import { canRead, canWrite, type Principal } from '../principal.js';
+import { assertCanWrite, canRead, canWrite, type Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { newId, type SessionTimelineEvent, type WorkerStrategy } from '../schemas/entities.js';
 import type {
@@ -186,7 +186,7 @@ export class SessionStore {
    */
   async create(actor: Principal, input: SessionCreate): Promise<Rendered> {
     const pid = input.projectId;
-    if (!canWrite(actor, pid)) throw new NotFoundError('Project', pid);
+    assertCanWrite(actor, pid, () => new NotFoundError('Project', pid));
     const taskIds = [...new Set(input.taskIds ?? (input.taskId ? [input.taskId] : []))];
     const now = this.ctx.clock();
     const id = input.id ?? newId('sess', now);
@@ -257,7 +257,7 @@ export class SessionStore {
    */
   async update(actor: Principal, id: string, input: SessionUpdate, ifMatch?: number): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     return withRetry(async () => {
@@ -351,7 +351,7 @@ export class SessionStore {
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
     const pid = await this.projectOf(id);
-    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
     await withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
@@ -365,7 +365,7 @@ export class SessionStore {
 
   private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
@@ -417,7 +417,7 @@ export class SessionStore {
    */
   async link(actor: Principal, id: string, taskId: string, add: boolean): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    if (!pid || !canWrite(actor, pid)) throw new NotFoundError('Session', id);
+    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     const tk = k.task(pid, taskId);

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { IdentityStore } from '../shared/auth/identity-store.js';
+import type { Logger } from '../shared/logger.js';
+import type { RedisClient } from '../shared/redis-connection.js';
+
+/**
+ * First start with no users (contract 00 "Identity and access"): one replica (a Redis lock decides)
+ * creates an admin and an API key and writes them to `file` (mode 0600), which the CLI reads by
+ * default. Returns true when this call created them.
+ */
+export async function bootstrapAdmin(
+  identity: IdentityStore,
+  redis: RedisClient,
+  prefix: string,
+  file: string,
+  apiUrl: string,
+  logger: Logger,
+): Promise<boolean> {
+  if ((await identity.userCount()) > 0) return false;
+  if ((await redis.set(`${prefix}bootstrap`, '1', 'NX')) !== 'OK') return false;
+  const password = randomBytes(18).toString('base64url');
+  const user = await identity.register('admin@localhost', password, 'Administrator', true);
+  const key = await identity.createApiKey(user.id, { name: 'bootstrap (CLI)' });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, JSON.stringify({ apiUrl, apiKey: key.key, email: user.email, password }, null, 2) + '\n', { mode: 0o600 });
+  logger.warn({ file, email: user.email }, `First start: created an admin and an API key; credentials written to ${file} (mode 0600)`);
+  return true;
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import type { IdentityStore } from '../../shared/auth/identity-store.js';
+import { verifyAccessToken, type KeyRing } from '../../shared/auth/tokens.js';
+import { UnauthorizedError } from '../../shared/errors.js';
+import { LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
+
+/** Resolves credentials to a principal (or undefined when none is given). */
+export interface Authenticator {
+  /** `Authorization: Bearer <JWT>` or `X-API-Key: <key>`; throws 401 for a bad credential. */
+  fromHeaders(headers: IncomingMessage['headers']): Promise<Principal | undefined>;
+  /** A WebSocket upgrade: the headers above, or `?ticket=` (single use). */
+  fromUpgrade(req: IncomingMessage): Promise<Principal | undefined>;
+  /** The same principal with its roles read again (membership changes). */
+  refresh(p: Principal): Promise<Principal | undefined>;
+}
+
+/** With MAESTRO_AUTH=disabled every request acts as the local admin (contract 00). */
+export const disabledAuthenticator: Authenticator = {
+  fromHeaders: async () => LOCAL_ADMIN,
+  fromUpgrade: async () => LOCAL_ADMIN,
+  refresh: async (p) => p,
+};
+
+/** The real authenticator over the key ring and the identity store. */
+export function createAuthenticator(identity: IdentityStore, ring: () => Promise<KeyRing>): Authenticator {
+  const fromHeaders = async (headers: IncomingMessage['headers']): Promise<Principal | undefined> => {
+    const auth = headers.authorization;
+    const key = headers['x-api-key'];
+    if (typeof key === 'string' && key) {
+      const p = await identity.authenticateKey(key);
+      if (!p) throw new UnauthorizedError('Invalid or revoked API key');
+      return p;
+    }
+    if (auth) {
+      const m = /^Bearer\s+(\S+)$/i.exec(auth);
+      if (!m) throw new UnauthorizedError('Unsupported Authorization scheme');
+      let sub: string;
+      try {
+        sub = (await verifyAccessToken(await ring(), m[1]!)).sub;
+      } catch {
+        throw new UnauthorizedError('Invalid or expired access token');
+      }
+      const p = await identity.principalOf(sub);
+      if (!p) throw new UnauthorizedError('Invalid or expired access token');
+      return p;
+    }
+    return undefined;
+  };
+  return {
+    fromHeaders,
+    fromUpgrade: async (req) => {
+      const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket');
+      if (ticket) return identity.redeemTicket(ticket);
+      return fromHeaders(req.headers);
+    },
+    refresh: async (p) => (p.kind === 'local' ? p : identity.principalOf(p.id, p.kind, { ...(p.projectId ? { projectId: p.projectId } : {}), ...(p.readOnly ? { readOnly: true } : {}) })),
+  };
+}
+
+/** Paths under /api that need no credential (registration, login, token refresh). */
+const PUBLIC = new Set(['/auth/register', '/auth/login', '/auth/refresh']);
+
+/**
+ * Sets `req.principal` from the request's credential; a missing credential on a non-public route or a
+ * bad one anywhere → 401 UNAUTHORIZED (contract 00 "Identity and access").
+ */
+export function authenticate(auth: Authenticator): RequestHandler {
+  return async (req, _res, next) => {
+    const p = await auth.fromHeaders(req.headers);
+    if (p) req.principal = p;
+    else if (!PUBLIC.has(req.path)) throw new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or X-API-Key');
+    next();
+  };
+}

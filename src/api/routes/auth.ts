@@ -1,0 +1,133 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { IdentityStore } from '../../shared/auth/identity-store.js';
+import { signAccessToken, type KeyRing } from '../../shared/auth/tokens.js';
+import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../../shared/errors.js';
+import { canManage, canRead, type ProjectRole } from '../../shared/principal.js';
+import type { ApiDeps } from '../api-deps.js';
+import { body, parse, principal, sendJson } from '../http.js';
+
+const email = z.string({ error: 'email is required' }).trim().toLowerCase().email({ error: 'email must be a valid address' }).max(254);
+const password = z.string({ error: 'password is required' }).min(8, { error: 'password must be at least 8 characters' }).max(1024);
+export const authSchemas = {
+  register: z.object({ email, password, name: z.string().max(200).optional() }),
+  login: z.object({ email: z.string({ error: 'email is required' }).max(254), password: z.string({ error: 'password is required' }).max(1024) }),
+  refresh: z.object({ refreshToken: z.string({ error: 'refreshToken is required' }).max(512) }),
+  apiKey: z.object({
+    name: z.string().max(200).optional(),
+    projectId: z.string().max(128).nullable().optional(),
+    readOnly: z.boolean({ error: 'readOnly must be a boolean' }).optional(),
+  }),
+  member: z.object({
+    userId: z.string().max(128).optional(),
+    email: z.string().max(254).optional(),
+    role: z.enum(['owner', 'editor', 'viewer'], { error: 'role must be owner, editor or viewer' }),
+  }),
+  memberRole: z.object({ role: z.enum(['owner', 'editor', 'viewer'], { error: 'role must be owner, editor or viewer' }) }),
+};
+
+/** Wiring of the auth routes. */
+export interface AuthRouteDeps {
+  identity: IdentityStore;
+  /** The JWT key ring (loaded once Redis answers). */
+  ring: () => Promise<KeyRing>;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+/**
+ * `/auth/register|login|refresh|logout|me|ws-ticket`, `/api-keys`, `/projects/:id/members`
+ * (security issue; contract 00 "Identity and access").
+ */
+export function authRoutes(deps: ApiDeps, a: AuthRouteDeps): Router {
+  const r = Router();
+  const tokens = async (userId: string, refreshToken?: string) => ({
+    accessToken: await signAccessToken(await a.ring(), userId, a.accessTtlSeconds),
+    tokenType: 'Bearer',
+    expiresIn: a.accessTtlSeconds,
+    refreshToken: refreshToken ?? (await a.identity.issueRefresh(userId, a.refreshTtlSeconds)),
+  });
+  const me = () => {
+    return (req: Parameters<typeof principal>[0]) => {
+      const p = principal(req);
+      if (p.kind === 'local') throw new ForbiddenError('Authentication is disabled on this server');
+      return p;
+    };
+  };
+  const actor = me();
+
+  r.post('/auth/register', async (req, res) => {
+    const input = parse(authSchemas.register, body(req), 'body');
+    const user = await a.identity.register(input.email, input.password, input.name ?? '');
+    sendJson(res, 201, { user, ...(await tokens(user.id)) });
+  });
+  r.post('/auth/login', async (req, res) => {
+    const input = parse(authSchemas.login, body(req), 'body');
+    const user = await a.identity.login(input.email, input.password);
+    sendJson(res, 200, { user, ...(await tokens(user.id)) });
+  });
+  r.post('/auth/refresh', async (req, res) => {
+    const input = parse(authSchemas.refresh, body(req), 'body');
+    const { userId, refreshToken } = await a.identity.rotateRefresh(input.refreshToken, a.refreshTtlSeconds);
+    if (!(await a.identity.user(userId))) throw new UnauthorizedError('Invalid refresh token');
+    sendJson(res, 200, await tokens(userId, refreshToken));
+  });
+  r.post('/auth/logout', async (req, res) => {
+    const raw = body(req) as { refreshToken?: unknown };
+    if (typeof raw.refreshToken === 'string') await a.identity.revokeRefresh(raw.refreshToken);
+    sendJson(res, 200, { success: true });
+  });
+  r.get('/auth/me', async (req, res) => {
+    const p = actor(req);
+    const user = await a.identity.user(p.id);
+    if (!user) throw new UnauthorizedError();
+    sendJson(res, 200, { id: user.id, email: user.email, name: user.name, admin: user.admin, roles: p.roles ?? {}, credential: p.kind, projectId: p.projectId ?? null, readOnly: Boolean(p.readOnly) });
+  });
+  r.post('/auth/ws-ticket', async (req, res) => {
+    sendJson(res, 201, { ticket: await a.identity.issueTicket(actor(req)), expiresIn: 30 });
+  });
+
+  r.get('/api-keys', async (req, res) => sendJson(res, 200, await a.identity.listApiKeys(actor(req).id)));
+  r.post('/api-keys', async (req, res) => {
+    const p = actor(req);
+    if (p.kind === 'apiKey' && (p.projectId || p.readOnly)) throw new ForbiddenError('A scoped API key cannot create API keys');
+    const input = parse(authSchemas.apiKey, body(req), 'body');
+    if (input.projectId && !canRead(p, input.projectId)) throw new NotFoundError('Project', input.projectId);
+    sendJson(res, 201, await a.identity.createApiKey(p.id, input));
+  });
+  r.delete('/api-keys/:id', async (req, res) => sendJson(res, 200, await a.identity.revokeApiKey(actor(req).id, req.params.id)));
+
+  const project = async (req: Parameters<typeof principal>[0], manage: boolean) => {
+    const p = principal(req);
+    const id = String(req.params.id);
+    await deps.stores.projects.get(p, id); // 404 when not readable
+    if (manage && !canManage(p, id)) throw new ForbiddenError('Only the project owner can manage members');
+    return id;
+  };
+  r.get('/projects/:id/members', async (req, res) => sendJson(res, 200, await a.identity.members(await project(req, false))));
+  r.post('/projects/:id/members', async (req, res) => {
+    const pid = await project(req, true);
+    const input = parse(authSchemas.member, body(req), 'body');
+    const userId = input.userId ?? (input.email ? await a.identity.userIdByEmail(input.email) : undefined);
+    if (!userId) throw new ValidationError('userId or email of an existing user is required', [{ path: 'body.userId', message: 'unknown user' }]);
+    if (!(await a.identity.user(userId))) throw new NotFoundError('User', userId);
+    await a.identity.setMember(pid, userId, input.role as ProjectRole);
+    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, userId);
+    sendJson(res, 201, { userId, role: input.role });
+  });
+  r.patch('/projects/:id/members/:userId', async (req, res) => {
+    const pid = await project(req, true);
+    const input = parse(authSchemas.memberRole, body(req), 'body');
+    if (!(await a.identity.members(pid)).some((m) => m.userId === String(req.params.userId))) throw new NotFoundError('Member', String(req.params.userId));
+    await a.identity.setMember(pid, String(req.params.userId), input.role);
+    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, String(req.params.userId));
+    sendJson(res, 200, { userId: String(req.params.userId), role: input.role });
+  });
+  r.delete('/projects/:id/members/:userId', async (req, res) => {
+    const pid = await project(req, true);
+    await a.identity.removeMember(pid, String(req.params.userId));
+    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, String(req.params.userId));
+    sendJson(res, 200, { success: true, userId: String(req.params.userId) });
+  });
+  return r;
+}
