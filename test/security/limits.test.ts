@@ -40,6 +40,18 @@ describe('rate limits hold across replicas (one Redis)', () => {
   });
 });
 
+describe('password guessing', () => {
+  it('login is limited per IP (RATE_LIMIT_AUTH_PER_MINUTE) across replicas', async () => {
+    const prefix = `ra${randomBytes(3).toString('hex')}:`;
+    const env = { MAESTRO_AUTH: 'required', RATE_LIMIT_AUTH_PER_MINUTE: '3', MAESTRO_CREDENTIALS_FILE: `/tmp/maestro-creds-${prefix.slice(0, -1)}` };
+    const [a, b] = await Promise.all([0, 1].map(() => startApiProcess(redis.url, prefix, env)));
+    procs.push(a!, b!);
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await call((i % 2 ? a : b)!.base, 'POST', '/api/v1/auth/login', { email: 'x@example.com', password: 'guess' + i })).status);
+    expect(codes).toEqual([401, 401, 401, 429, 429]);
+  });
+});
+
 describe('a slow Redis', () => {
   it('requests that take longer than REQUEST_TIMEOUT_MS answer 503 and the replica serves again afterwards', async () => {
     const prefix = `sl${randomBytes(3).toString('hex')}:`;
