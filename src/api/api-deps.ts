@@ -1,5 +1,6 @@
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import type { RedisClient } from '../shared/redis-connection.js';
 import type { RequestSchemas } from '../shared/schemas/requests.js';
 import type { SkillLoader } from '../shared/skills/skill-loader.js';
@@ -21,6 +22,8 @@ export interface ApiDeps {
   stores: Stores;
   schemas: RequestSchemas;
   skills: SkillLoader;
+  /** Prometheus metrics of this replica (absent: no /metrics). */
+  metrics?: Metrics;
   /** Resolves credentials (the local admin for every request when MAESTRO_AUTH=disabled). */
   auth: Authenticator;
   /** Users, tokens, keys and members routes. */

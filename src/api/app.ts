@@ -10,6 +10,7 @@ import { createRateLimiters } from './middleware/rate-limits.js';
 import { requestTimeout } from './middleware/request-timeout.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
+import { httpMetrics } from './middleware/http-metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { docsPage, openApiDocument } from './openapi.js';
 import { projectRoutes } from './routes/projects.js';
@@ -31,6 +32,13 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestId);
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.use(httpMetrics(metrics));
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
   app.use(requestTimeout(deps.config.REQUEST_TIMEOUT_MS, (path) => /\/sessions\/spawn$/.test(path)));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
   if (deps.config.CORS_ENABLED) {
@@ -76,6 +84,6 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.use('/api', api);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, () => deps.metrics?.redisErrors.inc()));
   return app;
 }

@@ -66,6 +66,7 @@ export function operations(s: RequestSchemas): Operation[] {
   return [
     { method: 'get', path: '/health', tag: 'health', summary: 'Liveness (`?deep=1`: Redis RTT, event loop, memory, disk)', ok: [200, z.object({ status: z.literal('ok'), timestamp: z.number(), uptime: z.number() })], root: true },
     { method: 'get', path: '/ready', tag: 'health', summary: 'Readiness: Redis and queue reachable', ok: [200, z.object({ status: z.string() })], errors: [503], root: true },
+    { method: 'get', path: '/metrics', tag: 'health', summary: 'Prometheus metrics of this replica (text format)', ok: [200, z.string()], root: true },
     { method: 'get', path: '/ws-status', tag: 'health', summary: "This replica's WebSocket clients", ok: [200, z.record(z.string(), z.unknown())], root: true },
     { method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document', ok: [200, z.record(z.string(), z.unknown())] },
 

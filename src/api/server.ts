@@ -16,6 +16,7 @@ import { loadKeyRing, type KeyRing } from '../shared/auth/tokens.js';
 import { ConfigError } from '../shared/errors.js';
 import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
+import { Metrics, onEventsPublished } from '../shared/metrics.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -64,7 +65,12 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   };
   const auth = config.MAESTRO_AUTH === 'disabled' ? disabledAuthenticator : createAuthenticator(identity, getRing);
   if (config.MAESTRO_AUTH === 'disabled') logger.warn('MAESTRO_AUTH=disabled: every request acts as the local admin (loopback only)');
+  const metrics = new Metrics('api');
+  onEventsPublished((type) => metrics.eventsPublished.inc({ type }));
+  metrics.redisProbe = () => (redis.status === 'ready' ? 1 : 0);
+  metrics.queueProbe = () => spawn.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   const deps: ApiDeps = {
+    metrics,
     config,
     logger,
     redis,
@@ -111,6 +117,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     readableProjects: (p) => stores.projects.readableIds(p),
     authenticate: (req) => auth.fromUpgrade(req),
     refreshPrincipal: (p) => auth.refresh(p),
+    metrics,
     allowedOrigins: config.CORS_ORIGINS,
   });
   await gateway.attach(server);

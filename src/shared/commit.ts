@@ -1,5 +1,6 @@
 import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError } from './errors.js';
 import type { ScriptedRedis } from './redis-scripts.js';
+import { countEvent } from './metrics.js';
 
 /** Entity kinds the render script knows (field order per kind lives in redis-scripts/render-lib.lua). */
 export type RenderKind = 'project' | 'task' | 'session' | 'template' | 'doc';
@@ -193,6 +194,7 @@ export class Commit {
       throw new VersionConflict(idx, Number(m[3] ?? 0));
     }
     const n = Number(out[0]);
+    for (const e of this.events) countEvent(String(e.type));
     return {
       eventIds: out.slice(1, 1 + n).map(String),
       renders: out.slice(1 + n).map((x) => (x === null || x === undefined ? null : String(x))),

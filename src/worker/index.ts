@@ -3,11 +3,17 @@ import type { Logger } from '../shared/logger.js';
 import { isMain, logRedisErrors, runMain } from '../shared/process-lifecycle.js';
 import { createRedis } from '../shared/redis-connection.js';
 import { createStores } from '../shared/stores/index.js';
+import { createServer, type Server } from 'node:http';
+import { Queue } from 'bullmq';
+import { Metrics, onEventsPublished } from '../shared/metrics.js';
+import { bullPrefix, SPAWN_QUEUE } from '../shared/spawn/spawn-queue.js';
 import { SpawnWorker } from './spawn-worker.js';
 
 /** A running worker process. */
 export interface WorkerProcess {
   spawn: SpawnWorker;
+  /** Port of the worker's /metrics (undefined when it could not listen). */
+  metricsPort?: number;
   /** Graceful stop: unfinished jobs are handed back to the queue (BullMQ), connections closed. */
   close(): Promise<void>;
 }
@@ -20,12 +26,44 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   const redis = createRedis(config.REDIS_URL, { name: 'maestro-worker', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   logRedisErrors(redis, logger, 'worker');
   const stores = createStores(redis, config);
-  const spawn = new SpawnWorker(config, stores, logger);
+  const metrics = new Metrics('worker');
+  onEventsPublished((type) => metrics.eventsPublished.inc({ type }));
+  metrics.redisProbe = () => (redis.status === 'ready' ? 1 : 0);
+  const queue = new Queue(SPAWN_QUEUE, { connection: redis as never, prefix: bullPrefix(config) });
+  queue.on('error', () => undefined);
+  metrics.queueProbe = () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  const spawn = new SpawnWorker(config, stores, logger, metrics);
+  // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
+  let metricsServer: Server | undefined;
+  if (config.METRICS_PORT >= 0) {
+    metricsServer = createServer((req, res) => {
+      if (req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+    await new Promise<void>((resolve) => {
+      metricsServer!.once('error', (err) => {
+        logger.warn({ err: err.message, port: config.METRICS_PORT }, 'worker metrics server could not listen');
+        metricsServer = undefined;
+        resolve();
+      });
+      metricsServer!.listen(config.METRICS_PORT, config.HOST, () => resolve());
+    });
+  }
+  const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
   await spawn.worker.waitUntilReady().catch(() => undefined);
-  logger.info({ concurrency: config.WORKER_CONCURRENCY, generator: config.MANIFEST_GENERATOR, nodeId: config.NODE_ID }, 'Maestro worker started');
+  logger.info({ concurrency: config.WORKER_CONCURRENCY, generator: config.MANIFEST_GENERATOR, nodeId: config.NODE_ID, metricsPort }, 'Maestro worker started');
   return {
     spawn,
+    metricsPort,
     close: async () => {
+      metricsServer?.close();
+      await queue.close().catch(() => undefined);
       await spawn.close();
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -5,6 +5,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { AppError, NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { LOCAL_ADMIN } from '../shared/principal.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import { bullPrefix, MANIFEST_FAILURE_PREFIX, SPAWN_QUEUE, type SpawnJobData, type SpawnJobResult } from '../shared/spawn/spawn-queue.js';
@@ -27,6 +28,7 @@ export class SpawnWorker {
     private readonly config: Config,
     private readonly stores: Stores,
     private readonly logger: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.connection = createRedis(config.REDIS_URL, { name: 'maestro-worker-bullmq', forBullmq: true });
     this.connection.on('error', () => undefined);
@@ -45,9 +47,15 @@ export class SpawnWorker {
 
   private async process(job: Job<SpawnJobData, SpawnJobResult>): Promise<SpawnJobResult> {
     const d = job.data;
+    const end = this.metrics?.spawnDuration.startTimer();
     try {
-      return await this.spawnOnce(d);
+      const result = await this.spawnOnce(d);
+      this.metrics?.spawnJobs.inc({ result: 'completed' });
+      end?.({ result: 'completed' });
+      return result;
     } catch (err) {
+      this.metrics?.spawnJobs.inc({ result: 'failed' });
+      end?.({ result: 'failed' });
       if (err instanceof UnrecoverableError) throw err;
       const reason = err instanceof ManifestError ? err.message : `Unexpected error: ${(err as Error).message}`;
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

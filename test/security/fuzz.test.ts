@@ -13,7 +13,7 @@ const LEAK = /\bat [\w.<>]+ \(|\.(ts|js):\d+|ReplyError|WRONGTYPE|ERR |NOSCRIPT|
 beforeAll(async () => {
   ids.project = (await h.req('POST', '/api/v1/projects', { name: 'fuzz' })).body.id;
   ids.task = (await h.req('POST', '/api/v1/tasks', { projectId: ids.project, title: 't' })).body.id;
-  const s = await h.api.deps.stores.sessions.createForSpawn(LOCAL_ADMIN, { projectId: ids.project, taskIds: [ids.task], name: 'q', strategy: 'queue', metadata: {} }, (id, now) =>
+  const s = await h.api.deps.stores.sessions.createForSpawn(LOCAL_ADMIN, { projectId: ids.project!, taskIds: [ids.task!], name: 'q', strategy: 'queue', metadata: {} }, (id, now) =>
     QueueStore.initialDoc(id, [ids.task!], now),
   );
   ids.session = s.id;

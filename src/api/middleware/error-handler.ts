@@ -14,7 +14,7 @@ export const notFoundHandler: RequestHandler = (req, res) => {
  * 503 UNAVAILABLE with `Retry-After`; anything else → 500 INTERNAL_ERROR, logged with the request id.
  * No stack trace, Redis text or path ever reaches the client (contract 00 "Errors added").
  */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, onRedisError?: () => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) {
       res.destroy();
@@ -32,6 +32,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     } else if (type && typeof (err as { status?: number }).status === 'number' && (err as { status: number }).status < 500) {
       e = new AppError((err as { status: number }).status, 'VALIDATION_ERROR', 'Invalid request body');
     } else if (isRedisUnavailable(err)) {
+      onRedisError?.();
       logger.warn({ reqId: req.id, err: (err as Error).message }, 'redis unavailable');
       e = new AppError(503, 'UNAVAILABLE', 'Service temporarily unavailable', {
         envelope: 'route',

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Metrics } from '../../shared/metrics.js';
 import { canRead as defaultCanRead, LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
 import type { RedisClient } from '../../shared/redis-connection.js';
 import { compareIds, isStreamId } from './stream-ids.js';
@@ -32,6 +33,7 @@ export interface GatewayDeps {
   refreshPrincipal?: (p: Principal) => Promise<Principal | undefined>;
   /** Allowed `Origin` values for upgrades (CORS_ORIGINS; `*` = any). */
   allowedOrigins?: string[];
+  metrics?: Metrics;
 }
 
 interface Client {
@@ -150,8 +152,15 @@ export class WsGateway {
     const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
-    ws.on('close', () => this.clients.delete(client));
-    ws.on('error', () => this.clients.delete(client));
+    this.d.metrics?.wsConnections.inc();
+    let gone = false;
+    const leave = () => {
+      this.clients.delete(client);
+      if (!gone) this.d.metrics?.wsConnections.dec();
+      gone = true;
+    };
+    ws.on('close', leave);
+    ws.on('error', leave);
     ws.on('message', (raw: RawData, isBinary: boolean) => this.onMessage(client, raw, isBinary));
     const url = new URL(req.url ?? '/', 'http://x');
     const since = url.searchParams.get('since');
@@ -252,6 +261,7 @@ export class WsGateway {
     }
     ws.send(text, { binary: false });
     this.sentCount++;
+    this.d.metrics?.wsMessagesSent.inc();
     return true;
   }
 
@@ -261,6 +271,7 @@ export class WsGateway {
     client.closing = true;
     client.pending = [];
     this.droppedSlow++;
+    this.d.metrics?.wsDroppedSlow.inc();
     this.d.logger.warn({ bufferedBytes: client.ws.bufferedAmount }, 'closing slow WebSocket client (1013)');
     client.ws.close(1013, 'Client too slow: send buffer over limit');
     // If the close handshake cannot complete (the client never reads), drop the socket.
@@ -286,6 +297,7 @@ export class WsGateway {
     client.pending = [];
     client.lastIds = new Map();
     this.replays++;
+    this.d.metrics?.wsReplays.inc();
     try {
       const positions = new Map<string, string>();
       if (typeof since === 'string') {
