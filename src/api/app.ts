@@ -2,6 +2,7 @@ import './express-augment.js';
 import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
 import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
@@ -32,6 +33,15 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestId);
+  // One log line per request with its id (X-Request-Id); secrets in headers are redacted by the logger.
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req) => (req as { id?: string }).id ?? '',
+      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' || req.url === '/ready' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
   if (deps.metrics) {
     const metrics = deps.metrics;
     app.use(httpMetrics(metrics));

@@ -51,6 +51,12 @@ describe('logs never hold secrets', () => {
     ];
     const lines = api.logs.map((l) => JSON.stringify(l));
     expect(lines.length).toBeGreaterThan(3);
+    // one line per request, with the request id, and credentials redacted
+    const keyed = api.logs.find((l) => (l.req as { headers?: Record<string, string> })?.headers?.['x-api-key']);
+    expect((keyed!.req as { headers: Record<string, string> }).headers['x-api-key']).toBe('[redacted]');
+    const bearer = api.logs.find((l) => (l.req as { headers?: Record<string, string> })?.headers?.authorization);
+    expect((bearer!.req as { headers: Record<string, string> }).headers.authorization).toBe('[redacted]');
+    expect(api.logs.filter((l) => l.req && typeof (l.req as { id?: string }).id === 'string').length).toBeGreaterThan(8);
     for (const secret of secrets) {
       expect(secret.length).toBeGreaterThan(8);
       expect(lines.filter((l) => l.includes(secret))).toEqual([]);
