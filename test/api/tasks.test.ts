@@ -158,6 +158,53 @@ describe('PATCH /tasks/:id', () => {
   });
 });
 
+describe('PATCH /tasks/:id parentId (moving a task; contract 00 cycle check)', () => {
+  it('moves a task under another parent or to the root, keeping children and filters exact', async () => {
+    const [a, b, c] = [await task({ title: 'a' }), await task({ title: 'b' }), await task({ title: 'c' })];
+    await h.req('PATCH', `/api/v1/tasks/${c.id}`, { status: 'blocked' });
+    const moved = await h.req('PATCH', `/api/v1/tasks/${c.id}`, { parentId: a.id });
+    expect(moved.body.parentId).toBe(a.id);
+    expect((await h.req('GET', `/api/v1/tasks/${a.id}/children`)).body.map((t: { id: string }) => t.id)).toEqual([c.id]);
+    expect((await h.req('GET', `/api/v1/tasks?projectId=${pid}&parentId=${a.id}&status=blocked`)).body.map((t: { id: string }) => t.id)).toEqual([c.id]);
+    await h.req('PATCH', `/api/v1/tasks/${c.id}`, { parentId: b.id, status: 'todo' });
+    expect((await h.req('GET', `/api/v1/tasks/${a.id}/children`)).body).toEqual([]);
+    expect((await h.req('GET', `/api/v1/tasks?projectId=${pid}&parentId=${b.id}&status=todo`)).body.map((t: { id: string }) => t.id)).toEqual([c.id]);
+    const root = await h.req('PATCH', `/api/v1/tasks/${c.id}`, { parentId: null });
+    expect(root.body.parentId).toBeNull();
+    expect((await h.req('GET', `/api/v1/tasks?projectId=${pid}&parentId=null`)).body.map((t: { id: string }) => t.id)).toContain(c.id);
+  });
+
+  it('a parentId that would make the task its own ancestor → 400 VALIDATION_ERROR; an unknown parent → 404; nothing changes', async () => {
+    const a = await task({ title: 'a' });
+    const b = await task({ title: 'b', parentId: a.id });
+    const c = await task({ title: 'c', parentId: b.id });
+    for (const parentId of [a.id]) {
+      const self = await h.req('PATCH', `/api/v1/tasks/${parentId}`, { parentId });
+      expect(self.status).toBe(400);
+    }
+    const cycle = await h.req('PATCH', `/api/v1/tasks/${a.id}`, { parentId: c.id });
+    expect(cycle.status).toBe(400);
+    expect(cycle.body).toMatchObject({ code: 'VALIDATION_ERROR', message: 'parentId would make the task its own ancestor' });
+    const missing = await h.req('PATCH', `/api/v1/tasks/${a.id}`, { parentId: 'task_nope' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.message).toBe("Parent task with id 'task_nope' not found");
+    expect((await h.req('GET', `/api/v1/tasks/${a.id}`)).body).toMatchObject({ parentId: null, version: 1 });
+  });
+
+  it('two opposite moves at once cannot both succeed (no cycle is ever stored)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const [a, b] = [await task(), await task()];
+      const [r1, r2] = await Promise.all([
+        h.req('PATCH', `/api/v1/tasks/${a.id}`, { parentId: b.id }),
+        h.req('PATCH', `/api/v1/tasks/${b.id}`, { parentId: a.id }),
+      ]);
+      expect([r1.status, r2.status].filter((s) => s === 200)).toHaveLength(1);
+      const [ta, tb] = [(await h.req('GET', `/api/v1/tasks/${a.id}`)).body, (await h.req('GET', `/api/v1/tasks/${b.id}`)).body];
+      expect(ta.parentId === b.id && tb.parentId === a.id).toBe(false);
+    }
+  });
+});
+
 describe('POST /tasks/:id/timeline', () => {
   it('appends to the session timeline, answers {success,taskId,sessionId,message,type}, emits session:updated (not task:updated)', async () => {
     const t = await task();

@@ -106,6 +106,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     model: z.enum(MODELS, { error: `model must be one of ${MODELS.join(', ')}` }).optional(),
     initialPrompt: text('initialPrompt').optional(),
     metadata: jsonObject('metadata').optional(),
+    parentId: id('parentId must be a string').nullable().optional(),
     updateSource: z.enum(['user', 'session'], { error: 'updateSource must be "user" or "session"' }).optional(),
     sessionId: id().optional(),
   });

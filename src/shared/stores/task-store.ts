@@ -1,4 +1,4 @@
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { assertCanWrite, canRead, type Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
@@ -134,15 +134,23 @@ export class TaskStore {
         });
         const oldStatus = cur.status as string;
         const newStatus = input.status;
-        // Any status write is guarded by the status it was computed from, so the status indexes
+        const oldParent = (cur.parentId as string | null) ?? null;
+        const newParent = input.parentId === undefined ? oldParent : input.parentId || null;
+        // Any status or parent write is guarded by the value it was computed from, so the indexes
         // never disagree with the hash under concurrent writers (retried by withRetry).
         if (newStatus) c.fieldIs(key, 'status', JSON.stringify(oldStatus), role);
-        if (newStatus && newStatus !== oldStatus) {
-          const parentId = (cur.parentId as string | null) ?? null;
-          const member = indexMember(cur.createdAt as number, id);
-          const [, oldS, , oldPS] = this.indexKeys(pid, oldStatus, parentId);
-          const [, newS, , newPS] = this.indexKeys(pid, newStatus, parentId);
-          c.zrem(oldS!, member).zrem(oldPS!, member).zadd(newS!, member).zadd(newPS!, member);
+        if (input.parentId !== undefined) {
+          c.fieldIs(key, 'parentId', JSON.stringify(oldParent), role);
+          if (newParent !== oldParent) await this.assertNoCycle(c, pid, id, newParent);
+          fields.parentId = newParent;
+        }
+        const finalStatus = newStatus ?? oldStatus;
+        const member = indexMember(cur.createdAt as number, id);
+        const k = this.ctx.keys;
+        if (finalStatus !== oldStatus) c.zrem(k.tasksByStatus(pid, oldStatus), member).zadd(k.tasksByStatus(pid, finalStatus), member);
+        if (newParent !== oldParent) c.zrem(k.tasksByParent(pid, oldParent), member).zadd(k.tasksByParent(pid, newParent), member);
+        if (finalStatus !== oldStatus || newParent !== oldParent) {
+          c.zrem(k.tasksByParentStatus(pid, oldParent, oldStatus), member).zadd(k.tasksByParentStatus(pid, newParent, finalStatus), member);
         }
         if (newStatus === 'in_progress') c.hsetIfNull(key, 'startedAt', String(c.now));
         if (newStatus === 'completed') c.hsetIfNull(key, 'completedAt', String(c.now));
@@ -155,6 +163,27 @@ export class TaskStore {
       const json = res.renders[0]!;
       return { json, version: versionOf(json) };
     }, ifMatch);
+  }
+
+  /**
+   * Moving task `id` under `parent` must not make it its own ancestor (contract 00 "Input": 400
+   * VALIDATION_ERROR). Walks up from `parent` (same project; 404 "Parent task …" if it is missing),
+   * guarding each ancestor's parentId in the commit so a concurrent move cannot close a cycle.
+   */
+  private async assertNoCycle(c: ReturnType<StoreContext['commit']>, pid: string, id: string, parent: string | null): Promise<void> {
+    const cycle = () =>
+      new ValidationError('parentId would make the task its own ancestor', [{ path: 'body.parentId', message: 'cycle in the task hierarchy' }]);
+    let at = parent;
+    for (let depth = 0; at !== null; depth++) {
+      if (at === id || depth > 10_000) throw cycle();
+      const raw = await this.ctx.redis.hget(this.ctx.keys.task(pid, at), 'parentId');
+      if (raw === null) {
+        if (at === parent) throw new NotFoundError('Parent task', parent);
+        return; // a dangling parentId further up (deleted task): the chain ends there
+      }
+      c.fieldIs(this.ctx.keys.task(pid, at), 'parentId', raw, { resource: 'Parent task', id: at });
+      at = JSON.parse(raw) as string | null;
+    }
   }
 
   /** Deletes a task (no cascade, contract 02 D7); emits `task:deleted {id}`. */
