@@ -253,3 +253,31 @@ describe('shutdown', () => {
     expect(c.closeCode).toBe(1001);
   });
 });
+
+describe('Redis restart under a connected client', () => {
+  it('the client is asked to reconnect (1012) once the subscription is back, and ?since fills the gap', async () => {
+    const { startRedis: start } = await import('../helpers/redis-server.js');
+    const own = await start({ appendonly: true });
+    const api = await startApiProcess(own.url, `rr${randomBytes(3).toString('hex')}:`);
+    all.push(api);
+    const p = (await call(api.base, 'POST', '/api/v1/projects', { name: 'restart' })).body;
+    const c = await open(ws(api));
+    await call(api.base, 'POST', '/api/v1/tasks', { projectId: p.id, title: 'before' });
+    await c.until(() => c.events().length >= 1);
+    const last = c.events().at(-1).id;
+    await own.stop();
+    await own.restart();
+    let after = 0;
+    for (let i = 0; i < 100 && after !== 201; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = (await call(api.base, 'POST', '/api/v1/tasks', { projectId: p.id, title: 'after' })).status;
+    }
+    expect(after).toBe(201);
+    await c.until(() => c.closeCode !== undefined, 15_000);
+    expect(c.closeCode).toBe(1012);
+    const again = await open(ws(api, `?since=${last}`));
+    await again.until(() => again.events().some((e) => e.data?.title === 'after'));
+    expect(again.events().filter((e) => e.data?.title === 'after')).toHaveLength(1);
+    await own.stop();
+  });
+});

@@ -102,6 +102,16 @@ export class WsGateway {
       else if (channel === authChannel) void this.refreshUser(message);
     });
     if (this.d.refreshPrincipal) void this.d.subscriber.subscribe(authChannel).catch(() => undefined);
+    // Pub/sub does not buffer: events published while this replica's subscription was down never
+    // reach it. When the subscription is back, every client is asked to reconnect (1012) with its
+    // last id, and the replay from the streams fills the gap.
+    let interrupted = false;
+    this.d.subscriber.on('close', () => (interrupted = true));
+    this.d.subscriber.on('ready', () => {
+      if (!interrupted) return;
+      interrupted = false;
+      for (const c of this.clients) c.ws.close(1012, 'Event subscription was interrupted: reconnect with ?since=<last id>');
+    });
     // Not awaited: with Redis away at start-up the subscription is made when it returns.
     this.subscribed = this.d.subscriber.subscribe(this.d.keys.eventsChannel).then(
       () => undefined,
