@@ -1,0 +1,187 @@
+/**
+ * `npm run cluster`: the topology of docker-compose.yml as local processes on loopback — a
+ * redis-server (AOF on), two API replicas, one worker and nginx as the load balancer (WebSocket
+ * upgrades passed through). The way tests, benchmarks and people run "the deployment" on a machine
+ * without Docker or Kubernetes. Needs `redis-server` and `nginx` on PATH (Debian packages).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { isMain } from './shared/process-lifecycle.js';
+
+/** The built entry points (dist/), also when this module runs from src/ under the test runner. */
+const moduleDir = dirname(fileURLToPath(import.meta.url));
+const here = moduleDir.endsWith(`${sep}src`) ? join(moduleDir, '..', 'dist') : moduleDir;
+
+/** `n` distinct free TCP ports on 127.0.0.1 (all held open at once, so they cannot repeat). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.on('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Options of a local cluster; every port defaults to a free one. */
+export interface LocalClusterOptions {
+  /** nginx's port (the cluster's URL). */
+  port?: number;
+  redisPort?: number;
+  apiPorts?: [number, number];
+  /** Where Redis keeps its append-only file. */
+  dataDir?: string;
+  /** Extra environment for the API replicas and the worker. */
+  env?: Record<string, string>;
+  /** Print the processes' output (default: quiet). */
+  verbose?: boolean;
+}
+
+/** A running local cluster. */
+export interface LocalCluster {
+  url: string;
+  redisUrl: string;
+  apiUrls: string[];
+  processes: Record<string, ChildProcess>;
+  stop(): Promise<void>;
+}
+
+function waitForLine(child: ChildProcess, match: (line: string) => boolean, what: string, ms = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} did not start`)), ms);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (match(line)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited (${code})`)));
+  });
+}
+
+async function waitForPort(port: number, what: string, ms = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not open port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The nginx configuration of the load balancer (same as deploy/nginx/nginx.conf, on loopback). */
+export function nginxConf(port: number, apiPorts: number[], prefix: string): string {
+  return `daemon off;
+worker_processes 1;
+error_log stderr warn;
+pid ${prefix}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream maestro_api {
+${apiPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).join('\n')}
+    keepalive 64;
+  }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 2m;
+    location / {
+      proxy_pass http://maestro_api;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_read_timeout 3600s;
+      proxy_next_upstream error timeout http_502;
+    }
+  }
+}
+`;
+}
+
+/** Starts Redis, two API replicas, a worker and nginx; resolves when all answer. */
+export async function startLocalCluster(o: LocalClusterOptions = {}): Promise<LocalCluster> {
+  for (const bin of ['redis-server', 'nginx']) {
+    if (spawnSync(bin, [bin === 'nginx' ? '-v' : '--version'], { stdio: 'ignore' }).error) throw new Error(`${bin} is not on PATH (apt-get install ${bin === 'nginx' ? 'nginx-light' : 'redis-server'})`);
+  }
+  const free = await freePorts(4);
+  const port = o.port ?? free[0]!;
+  const redisPort = o.redisPort ?? free[1]!;
+  const apiPorts = o.apiPorts ?? [free[2]!, free[3]!];
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'maestro-cluster-'));
+  mkdirSync(dataDir, { recursive: true });
+  const stdio = o.verbose ? 'inherit' : 'ignore';
+  const processes: Record<string, ChildProcess> = {};
+  processes.redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--save', ''], { stdio });
+  await waitForPort(redisPort, 'redis-server');
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, REDIS_URL: redisUrl, HOST: '127.0.0.1', SERVER_URL: url, SESSION_DIR: join(dataDir, 'sessions'), MAESTRO_CLI_PATH: join(here, 'cli', 'index.js'), TRUST_PROXY: 'loopback', LOG_LEVEL: 'info', ...o.env };
+  const node = (name: string, script: string, extra: Record<string, string>) => {
+    processes[name] = spawn(process.execPath, [join(here, script)], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', o.verbose ? 'inherit' : 'ignore'] });
+    if (o.verbose) processes[name]!.stdout!.pipe(process.stdout);
+    return processes[name]!;
+  };
+  await Promise.all(
+    apiPorts.map((p, i) => waitForLine(node(`api${i + 1}`, 'api/server.js', { PORT: String(p), NODE_ID: `api${i + 1}` }), (l) => l.includes('listening'), `api${i + 1}`)),
+  );
+  await waitForLine(node('worker', 'worker/index.js', { NODE_ID: 'worker1', METRICS_PORT: '0' }), (l) => l.includes('Maestro worker started'), 'worker');
+  const prefix = join(dataDir, 'nginx');
+  mkdirSync(prefix, { recursive: true });
+  writeFileSync(join(prefix, 'nginx.conf'), nginxConf(port, apiPorts, prefix));
+  processes.nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio });
+  await waitForPort(port, 'nginx');
+  const stop = async () => {
+    await Promise.all(
+      Object.values(processes).map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 5000).unref();
+          }),
+      ),
+    );
+  };
+  return { url, redisUrl, apiUrls: apiPorts.map((p) => `http://127.0.0.1:${p}`), processes, stop };
+}
+
+if (isMain(import.meta.url)) {
+  const port = Number(process.env.CLUSTER_PORT ?? 8080);
+  startLocalCluster({ port, dataDir: process.env.CLUSTER_DATA_DIR ?? join(homedir(), '.maestro', 'cluster'), verbose: true }).then(
+    (c) => {
+      console.log(`Maestro local cluster: ${c.url} (nginx → ${c.apiUrls.join(', ')}; Redis ${c.redisUrl}; one worker). Ctrl-C stops it.`);
+      const stop = () => void c.stop().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    (err: Error) => {
+      console.error(err.message);
+      process.exit(1);
+    },
+  );
+}
