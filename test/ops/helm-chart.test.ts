@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+
+const chart = resolve(import.meta.dirname, '../../deploy/helm/maestro');
+const hasHelm = !spawnSync('helm', ['version'], { stdio: 'ignore' }).error;
+
+describe('deploy/helm/maestro', () => {
+  const schema = JSON.parse(readFileSync(resolve(chart, 'values.schema.json'), 'utf8'));
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  const values = parse(readFileSync(resolve(chart, 'values.yaml'), 'utf8'));
+
+  it('values.yaml satisfies values.schema.json, and the schema rejects bad values', () => {
+    expect(validate(values) ? [] : validate.errors).toEqual([]);
+    expect(validate({ ...values, config: { ...values.config, auth: 'maybe' } })).toBe(false);
+    expect(validate({ ...values, redis: { ...values.redis, externalUrl: 'http://nope' } })).toBe(false);
+    expect(validate({ ...values, worker: { ...values.worker, concurrency: 0 } })).toBe(false);
+    expect(validate({ ...values, redis: { ...values.redis, enabled: false, externalUrl: 'redis-sentinel://s1:26379,s2:26379/mymaster' } })).toBe(true);
+  });
+
+  it('templates cover Deployments, Service, Ingress, HPA, PDB, ConfigMap, Secret, ServiceMonitor and NetworkPolicy with /health and /ready probes', () => {
+    const text = readdirSync(resolve(chart, 'templates'))
+      .map((f) => readFileSync(resolve(chart, 'templates', f), 'utf8'))
+      .join('\n');
+    for (const kind of ['Deployment', 'Service', 'Ingress', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ConfigMap', 'Secret', 'ServiceMonitor', 'NetworkPolicy']) {
+      expect(text).toMatch(new RegExp(`^kind: ${kind}$`, 'm'));
+    }
+    expect(values.probes).toEqual({ liveness: { path: '/health', periodSeconds: 10 }, readiness: { path: '/ready', periodSeconds: 5 } });
+    expect(text).toContain('dist/worker/index.js');
+  });
+
+  it.runIf(hasHelm)('helm lint and helm template succeed', () => {
+    const lint = spawnSync('helm', ['lint', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
+    expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+    const tpl = spawnSync('helm', ['template', 'm', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
+    expect(tpl.status, tpl.stderr).toBe(0);
+  });
+});
+
+if (!hasHelm) console.warn('helm is not on PATH: helm lint/template skipped (values are still checked against values.schema.json)');
