@@ -87,7 +87,8 @@ export class SpawnService {
     const taskProjects: (string | undefined)[] = [];
     for (const t of taskIds as string[]) {
       const pid = await this.stores.tasks.projectOf(t);
-      if (!pid) throw spawnError(404, 'task_not_found', `Task ${t} not found`, { taskId: t });
+      // a task of a project the caller cannot read does not exist for it (ids cannot be probed)
+      if (!pid || !canRead(actor, pid)) throw spawnError(404, 'task_not_found', `Task ${t} not found`, { taskId: t });
       taskProjects.push(pid);
     }
     if (!(await this.stores.projects.exists(projectId)) || !canRead(actor, projectId)) throw spawnError(404, 'project_not_found', `Project ${projectId} not found`);
