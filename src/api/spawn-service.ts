@@ -192,6 +192,7 @@ export class SpawnService {
     return doc;
   }
 
+  /** Closes the queue, its event listener and their connections (API shutdown). */
   async close(): Promise<void> {
     await this.events.close().catch(() => undefined);
     await this.queue.close().catch(() => undefined);

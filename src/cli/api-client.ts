@@ -44,6 +44,7 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?
   }
 }
 
+/** HTTP client of the CLI: `request` plus get/post/patch/put/delete helpers over `${base}/api`. */
 export class ApiClient {
   private readonly retries: number;
   private readonly retryDelay: number;

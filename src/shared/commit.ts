@@ -101,6 +101,7 @@ export class Commit {
     this.ops.push({ op: 'hset', k: this.k(key), f: fields, bump, ie: ifExists });
     return this;
   }
+  /** Deletes fields of a hash. */
   hdel(key: string, fields: string[]): this {
     if (fields.length) this.ops.push({ op: 'hdel', k: this.k(key), f: fields });
     return this;
@@ -120,10 +121,12 @@ export class Commit {
     this.ops.push({ op: 'arem', k: this.k(key), f: field, v: value, ie: true });
     return this;
   }
+  /** Adds a member to a lexicographic index (score 0). */
   zadd(key: string, member: string): this {
     this.ops.push({ op: 'zadd', k: this.k(key), m: member });
     return this;
   }
+  /** Removes a member from an index. */
   zrem(key: string, member: string): this {
     this.ops.push({ op: 'zrem', k: this.k(key), m: member });
     return this;
@@ -133,10 +136,12 @@ export class Commit {
     if (values.length) this.ops.push({ op: 'rpush', k: this.k(key), v: values });
     return this;
   }
+  /** Deletes a key. */
   del(key: string): this {
     this.ops.push({ op: 'del', k: this.k(key) });
     return this;
   }
+  /** Sets a key's time to live, in ms. */
   pexpire(key: string, ms: number): this {
     this.ops.push({ op: 'pexpire', k: this.k(key), ms });
     return this;

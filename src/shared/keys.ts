@@ -34,6 +34,7 @@ export class Keys {
   events(projectId: string): string {
     return `${this.tag(projectId)}:events`;
   }
+  /** The project hash. The other per-project keys below are named after what they hold. */
   project(projectId: string): string {
     return `${this.tag(projectId)}:project`;
   }

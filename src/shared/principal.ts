@@ -7,6 +7,7 @@ import { ForbiddenError } from './errors.js';
 /** A member's role in a project (contract 00 "Identity and access"). */
 export type ProjectRole = 'owner' | 'editor' | 'viewer';
 
+/** Who is acting: a user (token), a user's API key (maybe scoped), or the local admin. */
 export interface Principal {
   /** Stable id used for ownership and idempotency records (`usr_…`, or `local-admin`). */
   id: string;

@@ -9,6 +9,7 @@ import { body, parse, principal, sendJson } from '../http.js';
 
 const email = z.string({ error: 'email is required' }).trim().toLowerCase().email({ error: 'email must be a valid address' }).max(254);
 const password = z.string({ error: 'password is required' }).min(8, { error: 'password must be at least 8 characters' }).max(1024);
+/** Request schemas of the auth, API-key and member routes (also used by the OpenAPI document). */
 export const authSchemas = {
   register: z.object({ email, password, name: z.string().max(200).optional() }),
   login: z.object({ email: z.string({ error: 'email is required' }).max(254), password: z.string({ error: 'password is required' }).max(1024) }),

@@ -3,6 +3,7 @@
  * change) is additive (contract 00, "Concurrency"). JSON omits keys whose value is undefined.
  */
 
+/** Enums of contract 01 (validated on input, contract 00 "Input"). */
 export const TASK_STATUSES = ['todo', 'in_progress', 'completed', 'cancelled', 'blocked'] as const;
 export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
 export const TASK_SESSION_STATUSES = ['queued', 'working', 'needs_input', 'blocked', 'completed', 'failed', 'skipped'] as const;
