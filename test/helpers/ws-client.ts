@@ -12,10 +12,10 @@ export interface RecordingClient {
   close(): Promise<void>;
 }
 
-/** Opens `url` and resolves once connected. */
-export function connect(url: string): Promise<RecordingClient> {
+/** Opens `url` (with optional upgrade headers) and resolves once connected. */
+export function connect(url: string, headers: Record<string, string> = {}): Promise<RecordingClient> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const client: RecordingClient = {
       ws,
       messages: [],

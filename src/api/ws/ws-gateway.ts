@@ -54,6 +54,8 @@ interface Client {
    * to this id are dropped; the first newer one clears the entry.
    */
   replayedUpTo: Map<string, string>;
+  /** While the principal's roles are being re-read, events wait here and are filtered afterwards. */
+  held?: { head: EventHead; text: Buffer }[];
   closing: boolean;
 }
 
@@ -130,11 +132,24 @@ export class WsGateway {
   private async refreshUser(userId: string): Promise<void> {
     const refresh = this.d.refreshPrincipal;
     if (!refresh) return;
-    for (const client of this.clients) {
-      if (client.principal.id !== userId) continue;
+    const affected = [...this.clients].filter((c) => c.principal.id === userId);
+    // Events arriving while the roles are re-read are held, then filtered with the new roles: the
+    // membership message is published before the change it enables, so nothing is dropped.
+    for (const c of affected) c.held ??= [];
+    for (const client of affected) {
       const next = await refresh(client.principal).catch(() => client.principal);
-      if (next) client.principal = next;
-      else client.ws.close(4401, 'Credential no longer valid');
+      const held = client.held ?? [];
+      client.held = undefined;
+      if (!next) {
+        client.ws.close(4401, 'Credential no longer valid');
+        continue;
+      }
+      client.principal = next;
+      for (const e of held) {
+        if (!this.wants(client, e.head.projectId)) continue;
+        if (client.replaying) client.pending.push(e);
+        else this.sendLive(client, e.head, e.text);
+      }
     }
   }
 
@@ -236,6 +251,11 @@ export class WsGateway {
     // Serialised and UTF-8 encoded once for every client of this replica.
     let text: Buffer | undefined;
     for (const client of this.clients) {
+      if (client.held) {
+        text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
+        if (client.held.length < MAX_PENDING) client.held.push({ head: parts.head, text });
+        continue;
+      }
       if (!this.wants(client, parts.head.projectId)) continue;
       text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
       if (client.replaying) {

@@ -52,6 +52,8 @@ export class ProjectStore {
     if (actor.kind !== 'local') {
       await this.identity.setMember(id, actor.id, 'owner');
       actor.roles = { ...actor.roles, [id]: 'owner' };
+      // the creator's open WebSockets re-read their roles before project:created reaches them
+      await this.ctx.redis.publish(`${keys.prefix}auth`, actor.id);
     }
     const key = keys.project(id);
     const res = await this.ctx
