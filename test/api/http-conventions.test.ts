@@ -47,6 +47,21 @@ describe('request bodies (contract 00 "Input", 02 D58)', () => {
   });
 });
 
+describe('malformed paths', () => {
+  it('a path that is not valid URI encoding → 400 VALIDATION_ERROR, not a 500', async () => {
+    const { request } = await import('node:http');
+    const raw = await new Promise<{ status: number; body: string }>((resolve) => {
+      request({ host: '127.0.0.1', port: h.api.port, path: '/api/v1/projects/%E0%A4%A' }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      }).end();
+    });
+    expect(raw.status).toBe(400);
+    expect(JSON.parse(raw.body)).toMatchObject({ error: true, code: 'VALIDATION_ERROR', message: 'Malformed request' });
+  });
+});
+
 describe('routes', () => {
   it('an unknown route → JSON 404 NOT_FOUND', async () => {
     const r = await h.req('GET', '/api/v1/nothing-here');

@@ -220,6 +220,46 @@ describe('WebSocket access', () => {
   });
 });
 
+describe('spawn and the CLI with authentication on', () => {
+  it('a spawned session gets MAESTRO_API_KEY scoped to its project; the CLI reads the credentials file', async () => {
+    const { startWorker } = await import('../../src/worker/index.js');
+    const { createLogger } = await import('../../src/shared/logger.js');
+    const { join: pjoin, resolve: presolve } = await import('node:path');
+    const root = presolve(import.meta.dirname, '../..');
+    const worker = await startWorker(
+      loadConfig({ REDIS_URL: redis.url, MAESTRO_REDIS_PREFIX: h.prefix, SERVER_URL: h.base, SESSION_DIR: h.config.SESSION_DIR, LOG_LEVEL: 'silent', METRICS_PORT: '0', MAESTRO_CLI_PATH: pjoin(root, 'dist/cli/index.js') }),
+      createLogger('w', 'silent'),
+    );
+    try {
+      const owner = await user('spawner');
+      const p = (await h.req('POST', '/api/v1/projects', { name: 'spawn with auth' }, as(owner.token))).body;
+      const t = (await h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+      const other = (await h.req('POST', '/api/v1/projects', { name: 'not for the agent' }, as(owner.token))).body;
+      const r = await h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
+      expect(r.status).toBe(201);
+      const key = r.body.envVars.MAESTRO_API_KEY;
+      expect(key).toMatch(/^mk_/);
+      const me = await h.req('GET', '/api/v1/auth/me', undefined, as(key));
+      expect(me.body).toMatchObject({ id: owner.id, projectId: p.id, credential: 'apiKey' });
+      expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key))).status).toBe(200);
+      expect((await h.req('GET', `/api/v1/projects/${other.id}`, undefined, as(key))).status).toBe(404);
+    } finally {
+      await worker.close();
+    }
+    const { execFile } = await import('node:child_process');
+    const out = await new Promise<{ code: number; stdout: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [join(import.meta.dirname, '../../dist/cli/index.js'), '--json', 'project', 'list'],
+        { env: { ...process.env, MAESTRO_API_URL: h.base, MAESTRO_CREDENTIALS_FILE: credentials, MAESTRO_API_KEY: '', MAESTRO_RETRIES: '0' } },
+        (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }),
+      ),
+    );
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout).length).toBeGreaterThan(0); // the admin sees every project
+  });
+});
+
 describe('MAESTRO_AUTH=disabled', () => {
   it('refuses to start on a non-loopback bind', async () => {
     await expect(startApi(loadConfig({ MAESTRO_AUTH: 'disabled', HOST: '0.0.0.0', PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'silent' }))).rejects.toThrow(/MAESTRO_AUTH=disabled requires HOST to be a loopback/);

@@ -80,4 +80,23 @@ describe('property-based fuzzing of bodies and queries', () => {
       { numRuns: 200 },
     );
   });
+
+  it('no path parameter on any route gives a 5xx or a leaked internal', async () => {
+    const routes = listRoutes(createApp(h.api.deps)).filter((r) => r.path.startsWith('/api/v1/') && r.path.includes('{'));
+    const segment = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('..', '.', '%00', '%2F', 'null', 'undefined', '__proto__', 'constructor', 'a'.repeat(300), '{x}', '*'));
+    for (const route of routes) {
+      await fc.assert(
+        fc.asyncProperty(segment, segment, async (a, b) => {
+          let i = 0;
+          const path = route.path.replace(/\{\w+\}/g, () => encodeURIComponent(i++ === 0 ? a : b).replace(/%25/g, '%'));
+          const r = await h.req(route.method.toUpperCase(), path, route.method === 'get' || route.method === 'delete' ? undefined : {});
+          if (r.status >= 500 && !(r.status === 500 && r.body?.code === 'INTERNAL_ERROR' && /default template/.test(r.body.message))) {
+            throw new Error(`${route.method} ${path} → ${r.status} ${JSON.stringify(r.body)}`);
+          }
+          expect(JSON.stringify(r.body ?? '')).not.toMatch(LEAK);
+        }),
+        { numRuns: 10 },
+      );
+    }
+  }, 120_000);
 });

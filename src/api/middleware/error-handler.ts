@@ -29,8 +29,11 @@ export function errorHandler(logger: Logger, onRedisError?: () => void): ErrorRe
       });
     } else if (type === 'entity.too.large') {
       e = new AppError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large', { envelope: 'route' });
-    } else if (type && typeof (err as { status?: number }).status === 'number' && (err as { status: number }).status < 500) {
-      e = new AppError((err as { status: number }).status, 'VALIDATION_ERROR', 'Invalid request body');
+    } else if (typeof (err as { status?: number }).status === 'number' && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500) {
+      // other client errors raised by Express or body-parser, e.g. a path that is not valid URI encoding
+      e = new AppError(400, 'VALIDATION_ERROR', type ? 'Invalid request body' : 'Malformed request', {
+        details: [{ path: type ? 'body' : 'path', message: type ? 'Invalid request body' : 'Malformed request' }],
+      });
     } else if (isRedisUnavailable(err)) {
       onRedisError?.();
       logger.warn({ reqId: req.id, err: (err as Error).message }, 'redis unavailable');
