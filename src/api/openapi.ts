@@ -129,7 +129,7 @@ export function operations(s: RequestSchemas): Operation[] {
     { method: 'get', path: '/templates/default/{role}', tag: 'templates', summary: 'Built-in default content of a role', ok: [200, z.object({ role: z.string(), content: z.string() })], errors: [400] },
     { method: 'get', path: '/templates/{id}', tag: 'templates', summary: 'Get a template', ok: [200, 'Template'], errors: [404] },
     { method: 'put', path: '/templates/{id}', tag: 'templates', summary: 'Update name/content', body: s.templateUpdate, ok: [200, 'Template'], errors: [400, 404, 412] },
-    { method: 'post', path: '/templates/{id}/reset', tag: 'templates', summary: 'Reset content to the built-in default', ok: [200, 'Template'], errors: [404] },
+    { method: 'post', path: '/templates/{id}/reset', tag: 'templates', summary: 'Reset content to the built-in default', ok: [200, 'Template'], errors: [404, 412] },
     { method: 'delete', path: '/templates/{id}', tag: 'templates', summary: 'Delete a custom template', ok: [200, 'Deleted'], errors: [404, 412, 500] },
   ];
 }

@@ -184,10 +184,12 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
   const queuePush = z.object({ taskId: requiredString('taskId is required').pipe(id()) });
 
   const role = z.enum(ROLES, { error: 'Invalid role. Must be "worker" or "orchestrator"' });
+  // Contract 02: the original accepts any truthy name/role/content (whitespace included).
+  const truthy = () => z.string({ error: 'name, role, and content are required' }).min(1, { error: 'name, role, and content are required' });
   const templateCreate = z.object({
-    name: requiredString('name, role, and content are required').pipe(title('name')),
-    role: z.string({ error: 'name, role, and content are required' }).min(1, { error: 'name, role, and content are required' }),
-    content: requiredString('name, role, and content are required').pipe(text('content')),
+    name: truthy().pipe(title('name')),
+    role: truthy(),
+    content: truthy().pipe(text('content')),
   });
   const templateUpdate = z.object({
     name: z.string({ error: 'name must be a string' }).pipe(title('name')).optional(),

@@ -10,6 +10,8 @@ import type { Rendered } from './project-store.js';
 import type { StoreContext } from './store-context.js';
 
 const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
+/** The principal that seeds the defaults (recorded as their `ownerId`). */
+const SEEDER: Principal = Object.freeze({ id: 'system', kind: 'local', admin: true });
 const DEFAULT_NAMES: Record<Role, string> = { worker: 'Default Worker Template', orchestrator: 'Default Orchestrator Template' };
 
 /**
@@ -28,30 +30,47 @@ export class TemplateStore {
     if (actor.readOnly) throw new ForbiddenError('Read-only credential');
   }
 
-  /** Template `id`, or NotFoundError('Template', id). */
+  /**
+   * `GET /templates/:id`: the Template (`{id, name, role, content, isDefault, createdAt, updatedAt,
+   * version}`) as JSON text with its version, or NotFoundError "Template with id '<id>' not found".
+   * Any principal may read (templates are global).
+   */
   async get(_actor: Principal, id: string): Promise<Rendered> {
     const r = await this.ctx.redis.maestroRender(1, this.ctx.keys.template(id), 'template');
     if (!r) throw new NotFoundError('Template', id);
     return { json: r[0], version: Number(r[1]) };
   }
 
-  /** A page of templates in creation order. */
+  /** `GET /templates`: one page of templates in creation order (contract 00 "Lists"); any principal. */
   list(_actor: Principal, req: PageRequest): Promise<Page> {
     const k = this.ctx.keys;
     return pageIndex(this.ctx, { index: k.templateIndex, entityPrefix: k.templatePrefix() }, 'template', req);
   }
 
-  /** The first template of `role` in creation order; 404 "Template with id 'role:<role>' not found". */
-  async getByRole(actor: Principal, role: Role): Promise<Rendered> {
+  /**
+   * `GET /templates/role/:role` (contract 05 `getTemplateByRole`): the first template of `role` in
+   * creation order (normally the seeded default); 404 "Template with id 'role:<role>' not found".
+   */
+  async getByRole(_actor: Principal, role: Role): Promise<Rendered> {
     const page = await pageIndex(this.ctx, { index: this.roleIndex(role), entityPrefix: this.ctx.keys.templatePrefix() }, 'template', { limit: 1 });
     const json = page.items[0];
     if (!json) throw new NotFoundError('Template', `role:${role}`);
     return { json, version: versionOf(json) };
   }
 
-  private async insert(actor: Principal, input: { name: string; role: Role; content: string; isDefault: boolean }, onlyIfRoleEmpty: boolean): Promise<Rendered> {
+  /**
+   * Writes a new template hash and adds it to the global and role indexes, in one atomic step.
+   * `onlyIfRoleEmpty`: the step fails with BusinessRuleError unless the role has no template yet
+   * (seeding). `now`: creation time (defaults to the clock).
+   */
+  private async insert(
+    actor: Principal,
+    input: { name: string; role: Role; content: string; isDefault: boolean },
+    onlyIfRoleEmpty: boolean,
+    now?: number,
+  ): Promise<Rendered> {
     const k = this.ctx.keys;
-    const c = this.ctx.templateCommit();
+    const c = this.ctx.templateCommit(now);
     const id = newId('tmpl', c.now);
     const key = k.template(id);
     if (onlyIfRoleEmpty) c.empty(this.roleIndex(input.role), 'already seeded');
@@ -66,15 +85,20 @@ export class TemplateStore {
     return { json: res.renders[0]!, version: 1 };
   }
 
-  /** `POST /templates` (validated by the route): a custom template, `isDefault: false`. */
+  /**
+   * `POST /templates` (input validated by the route: all truthy, known role): a custom Template with
+   * `isDefault: false`, `version: 1`. 403 for a read-only credential.
+   */
   async create(actor: Principal, input: { name: string; role: Role; content: string }): Promise<Rendered> {
     this.assertWriter(actor);
     return this.insert(actor, { ...input, isDefault: false }, false);
   }
 
   /**
-   * `PUT /templates/:id`: 400 "At least one of name or content is required" when both are falsy; each
-   * key applied if given (so `name: ''` is stored when content is given); role immutable; 404.
+   * `PUT /templates/:id` (contract 02): 400 "At least one of name or content is required" (route-level
+   * envelope) when both are falsy, checked before existence; each key applied if `!== undefined` (so
+   * `name: ''` is stored when content is given); role immutable; `updatedAt`, `version` +1.
+   * 404 NOT_FOUND; `ifMatch` stale → 412 PRECONDITION_FAILED.
    */
   async update(actor: Principal, id: string, input: { name?: string; content?: string }, ifMatch?: number): Promise<Rendered> {
     this.assertWriter(actor);
@@ -94,37 +118,49 @@ export class TemplateStore {
     }, ifMatch);
   }
 
-  /** `POST /templates/:id/reset`: content ← the built-in default of its role; name, isDefault kept. */
-  async reset(actor: Principal, id: string): Promise<Rendered> {
+  /**
+   * `POST /templates/:id/reset` (contract 05): content ← the built-in default of the template's role;
+   * name and isDefault kept (applies to custom templates too); `version` +1. 404 NOT_FOUND if absent;
+   * `ifMatch` given and stale → 412 PRECONDITION_FAILED.
+   */
+  async reset(actor: Principal, id: string, ifMatch?: number): Promise<Rendered> {
     this.assertWriter(actor);
     const key = this.ctx.keys.template(id);
     const role = await this.ctx.redis.hget(key, 'role');
     if (!role) throw new NotFoundError('Template', id);
-    const c = this.ctx.templateCommit().exists(key, { resource: 'Template', id });
-    const res = await c
-      .hset(key, encodeFields({ content: defaultTemplate(JSON.parse(role) as Role), updatedAt: c.now }), true)
-      .render('template', key)
-      .exec(this.ctx.redis);
-    return { json: res.renders[0]!, version: versionOf(res.renders[0]!) };
+    const content = defaultTemplate(JSON.parse(role) as Role);
+    return withRetry(async () => {
+      const c = this.ctx.templateCommit();
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Template', id });
+      else c.exists(key, { resource: 'Template', id });
+      const res = await c
+        .hset(key, encodeFields({ content, updatedAt: c.now }), true)
+        .render('template', key)
+        .exec(this.ctx.redis);
+      return { json: res.renders[0]!, version: versionOf(res.renders[0]!) };
+    }, ifMatch);
   }
 
   /**
-   * `DELETE /templates/:id`: 404; a default template → 500 INTERNAL_ERROR "Cannot delete default
-   * template. Use resetToDefault instead." (contract 02, D28).
+   * `DELETE /templates/:id` (contract 02/05): removes the hash and both index entries in one step.
+   * 404 NOT_FOUND if absent; a default template → 500 INTERNAL_ERROR "Cannot delete default template.
+   * Use resetToDefault instead." (D28; shape C envelope, no `statusCode`); `ifMatch` stale → 412.
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
     this.assertWriter(actor);
     const key = this.ctx.keys.template(id);
-    const [role, isDefault, createdAt, version] = await this.ctx.redis.hmget(key, 'role', 'isDefault', 'createdAt', 'version');
-    if (!role || !version) throw new NotFoundError('Template', id);
+    // role, isDefault and createdAt never change, so reading them before the atomic step is safe
+    const [role, isDefault, createdAt] = await this.ctx.redis.hmget(key, 'role', 'isDefault', 'createdAt');
+    if (!role || !createdAt) throw new NotFoundError('Template', id);
     if (isDefault === 'true') {
-      throw new AppError(500, 'INTERNAL_ERROR', 'Cannot delete default template. Use resetToDefault instead.');
+      throw new AppError(500, 'INTERNAL_ERROR', 'Cannot delete default template. Use resetToDefault instead.', { envelope: 'route' });
     }
     const member = indexMember(Number(createdAt), id);
     await withRetry(async () => {
-      await this.ctx
-        .templateCommit()
-        .checkVersion(key, ifMatch ?? Number(version), { resource: 'Template', id })
+      const c = this.ctx.templateCommit();
+      if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Template', id });
+      else c.exists(key, { resource: 'Template', id });
+      await c
         .del(key)
         .zrem(this.ctx.keys.templateIndex, member)
         .zrem(this.roleIndex(JSON.parse(role) as string), member)
@@ -133,16 +169,22 @@ export class TemplateStore {
   }
 
   /**
-   * Seeds `Default Worker Template` / `Default Orchestrator Template` (isDefault, built-in content) for
-   * each role that has no template (contract 01). Safe when several replicas start at once: the
-   * creation is conditional on the role's index being empty, in the same atomic step.
+   * Seeds `Default Worker Template` / `Default Orchestrator Template` (`isDefault: true`, built-in
+   * content) for each role that has no template (contract 01 "Template"); called by the API server
+   * whenever Redis becomes ready. Safe when several replicas start at once: each creation is
+   * conditional on the role's index being empty, checked in the same atomic step, so exactly one
+   * default per role is created; a role already seeded is skipped. Worker is created strictly before
+   * orchestrator (distinct `createdAt`), so the list order is stable.
    */
-  async seedDefaults(actor: Principal = { id: 'system', kind: 'local', admin: true }): Promise<void> {
+  async seedDefaults(actor: Principal = SEEDER): Promise<void> {
+    let last = 0;
     for (const role of ['worker', 'orchestrator'] as const) {
+      const now = Math.max(this.ctx.clock(), last + 1);
+      last = now;
       try {
-        await this.insert(actor, { name: DEFAULT_NAMES[role], role, content: defaultTemplate(role), isDefault: true }, true);
+        await this.insert(actor, { name: DEFAULT_NAMES[role], role, content: defaultTemplate(role), isDefault: true }, true, now);
       } catch (err) {
-        if (!(err instanceof BusinessRuleError)) throw err;
+        if (!(err instanceof BusinessRuleError)) throw err; // the role already has a template
       }
     }
   }
