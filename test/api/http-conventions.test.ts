@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useHarness } from '../helpers/use-harness.js';
+import { rawGet } from '../helpers/processes.js';
 
 const h = useHarness();
 let pid: string;
@@ -49,14 +50,7 @@ describe('request bodies (contract 00 "Input", 02 D58)', () => {
 
 describe('malformed paths', () => {
   it('a path that is not valid URI encoding → 400 VALIDATION_ERROR, not a 500', async () => {
-    const { request } = await import('node:http');
-    const raw = await new Promise<{ status: number; body: string }>((resolve) => {
-      request({ host: '127.0.0.1', port: h.api.port, path: '/api/v1/projects/%E0%A4%A' }, (res) => {
-        let b = '';
-        res.on('data', (d) => (b += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-      }).end();
-    });
+    const raw = await rawGet(h.api.port, '/api/v1/projects/%E0%A4%A');
     expect(raw.status).toBe(400);
     expect(JSON.parse(raw.body)).toMatchObject({ error: true, code: 'VALIDATION_ERROR', message: 'Malformed request' });
   });

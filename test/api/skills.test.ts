@@ -1,9 +1,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { rawGet } from '../helpers/processes.js';
 
 let redis: TestRedis;
 let h: Harness;
@@ -71,13 +71,7 @@ describe('skills (contract 05)', () => {
     expect((await h.req('POST', '/api/v1/skills/nope/reload')).status).toBe(404);
     // a literal '..' segment, sent raw (fetch would normalise it away)
     skill('inside', {});
-    const raw = await new Promise<{ status: number; body: string }>((resolve) => {
-      request({ host: '127.0.0.1', port: h.api.port, path: '/api/v1/skills/..' }, (res) => {
-        let b = '';
-        res.on('data', (d) => (b += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-      }).end();
-    });
+    const raw = await rawGet(h.api.port, '/api/v1/skills/..');
     expect(raw.status).toBe(404);
     expect(JSON.parse(raw.body)).toEqual({ error: true, code: 'NOT_FOUND', message: 'Skill not found: ..' });
   });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -110,4 +111,20 @@ export async function call(base: string, method: string, path: string, body?: un
     /* keep text */
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/**
+ * A GET with the path sent exactly as given (fetch and URL would normalise `..` or bad `%` escapes);
+ * resolves with the status and the body text.
+ */
+export function rawGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
 }
