@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './shared/config.js';
 import { ConfigError } from './shared/errors.js';
-import { createLogger } from './shared/logger.js';
+import { createLogger, prettyLogs } from './shared/logger.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     console.error(err instanceof ConfigError ? err.message : err);
     process.exit(1);
   }
-  const logger = createLogger('start', config.LOG_LEVEL);
+  const logger = createLogger('start', config.LOG_LEVEL, prettyLogs(config.LOG_FORMAT, config.NODE_ENV));
   let redisChild: ChildProcess | undefined;
   const url = new URL(config.REDIS_URL.replace(/^redis-(sentinel|cluster):/, 'redis:'));
   const host = url.hostname || '127.0.0.1';

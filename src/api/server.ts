@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../shared/config.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { createLogger, prettyLogs, type Logger } from '../shared/logger.js';
 import { isMain, logRedisErrors, runMain } from '../shared/process-lifecycle.js';
 import { createRedis } from '../shared/redis-connection.js';
 import { requestSchemas } from '../shared/schemas/requests.js';
@@ -33,7 +33,7 @@ export interface ApiServer {
  * the connection recovers by itself), default templates seeded once Redis is ready, HTTP on
  * `HOST:PORT` (PORT 0 = any free port).
  */
-export async function startApi(config: Config, logger: Logger = createLogger('api', config.LOG_LEVEL)): Promise<ApiServer> {
+export async function startApi(config: Config, logger: Logger = createLogger('api', config.LOG_LEVEL, prettyLogs(config.LOG_FORMAT, config.NODE_ENV))): Promise<ApiServer> {
   const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.HOST);
   if (config.MAESTRO_AUTH === 'disabled' && !loopback) {
     throw new ConfigError(`Invalid configuration: MAESTRO_AUTH=disabled requires HOST to be a loopback address (got '${config.HOST}')`);

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { ApiClient, apiBase, CliError, type Json } from './api-client.js';
 import { init, readManifest, registerSession, report, REPORTS, sessionId } from './agent-commands.js';
 import { manifestGenerate } from './manifest-command.js';
+import { backupCreate, backupList, backupRestore, migrate, migrationText } from './admin-commands.js';
 
 const program = new Command();
 program
@@ -242,6 +243,26 @@ queue
   .action(async (o) => out(await api().post(qpath('/fail'), o.reason ? { reason: o.reason } : {}), (r) => r.message));
 queue.command('skip').action(async () => out(await api().post(qpath('/skip')), (r) => r.message));
 queue.command('push <taskId>').action(async (taskId: string) => out(await api().post(qpath('/push'), { taskId }), (r) => `Queued ${itemLine(r.item)}`));
+
+// ── operator commands (direct Redis access: REDIS_URL, MAESTRO_REDIS_PREFIX) ─────────────────────
+const redisOpts = (c: Command) =>
+  c.option('--redis <url>', 'Redis URL (else REDIS_URL)').option('--prefix <prefix>', 'key prefix (else MAESTRO_REDIS_PREFIX)').option('--no-progress', 'no progress bar');
+const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
+const backup = program.command('backup').description('logical backups of a key prefix (JSON Lines, gzip)');
+redisOpts(backup.command('create').description('write a backup file (consistent per project)'))
+  .option('--dir <dir>', 'backup directory (else BACKUP_DIR, ~/.maestro/backups)')
+  .option('--keep <n>', 'then delete all but the newest n backups of the directory', (v) => Number(v))
+  .action(async (o) => out(await backupCreate(o), (r) => `Backup written: ${r.file} (${mib(r.bytes)}, ${r.keys} keys${r.pruned.length ? `, ${r.pruned.length} old removed` : ''})`));
+redisOpts(backup.command('list').description('list the backups of a directory, newest first'))
+  .option('--dir <dir>', 'backup directory (else BACKUP_DIR)')
+  .action(async (o) =>
+    out(await backupList(o), (v) => v.map((f: Json) => `${f.name}  ${mib(f.bytes)}  ${new Date(f.createdAt).toISOString()}`).join('\n') || '(no backups)'),
+  );
+redisOpts(backup.command('restore <file>').description('restore a backup into an empty prefix'))
+  .action(async (file: string, o) => out(await backupRestore(file, o), (r) => `Restored ${r.keys} keys into prefix '${r.prefix}'`));
+redisOpts(program.command('migrate').description("import an original Maestro server's DATA_DIR (idempotent)"))
+  .requiredOption('--from <dir>', 'the original DATA_DIR (projects/, tasks/, sessions/, queues/, templates/)')
+  .action(async (o) => out(await migrate(o.from, o) as unknown as Json, (r) => migrationText(r)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliError) {

@@ -45,17 +45,21 @@ export class Commit {
   private readonly renders: { kind: RenderKind; k: number }[] = [];
 
   /**
-   * @param stream the slot's event stream key (KEYS[1]); @param projectId written into each event
-   * (`projectId` of the wire envelope; null for templates); @param now ms timestamp of the change.
+   * @param stream the slot's event stream key (KEYS[1]); @param revision the slot's change counter
+   * (KEYS[2], INCR'd by every commit: backups compare it to take a consistent snapshot of the slot);
+   * @param projectId written into each event (`projectId` of the wire envelope; null for templates);
+   * @param now ms timestamp of the change.
    */
   constructor(
     stream: string,
+    revision: string,
     private readonly projectId: string | null,
     readonly now: number,
     private readonly channel: string,
     private readonly maxlen: number,
   ) {
     this.k(stream);
+    this.k(revision);
   }
 
   private k(key: string, role?: KeyRole): number {

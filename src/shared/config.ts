@@ -85,7 +85,8 @@ const envSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? ['*'] : v.split(',').map((s) => s.trim()).filter(Boolean))),
   CORS_CREDENTIALS: z.string().optional().transform((v) => v === 'true'),
   LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
-  LOG_FORMAT: enumOf(['json', 'pretty'] as const, 'json'),
+  /** json | pretty; unset = pretty only when stdout is a TTY and NODE_ENV=development (issue 6). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional().or(z.literal('').transform(() => undefined)),
   DEBUG: bool(false),
   NODE_ENV: enumOf(['development', 'production', 'test'] as const, 'development'),
 
@@ -121,6 +122,25 @@ const envSchema = z.object({
   SPAWN_LOCK_MS: int(30_000, 500, 600_000),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
   METRICS_PORT: int(9464, 0, 65535),
+  /** Cron pattern (5 or 6 fields, seconds first when 6) of scheduled backups; unset = leave as is, `off` = remove. */
+  BACKUP_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  BACKUP_DIR: path('~/.maestro/backups'),
+  BACKUP_KEEP: int(10, 1, 100_000),
+  /** Sessions finished longer than this many days ago are archived; 0 = never. */
+  SESSION_RETENTION_DAYS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 30;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of days ≥ 0, got '${v}'` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  /** Cron pattern of the retention job (default hourly at minute 17); `off` = remove. */
+  RETENTION_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? '17 * * * *' : v.trim())),
   NODE_ID: z.string().optional(),
   REQUEST_TIMEOUT_MS: int(30_000, 0, 600_000),
   MAESTRO_JWT_KEYS: z.string().optional(),

@@ -34,6 +34,10 @@ export class Keys {
   events(projectId: string): string {
     return `${this.tag(projectId)}:events`;
   }
+  /** The project's change counter: INCR'd by every commit of the project (backup snapshots compare it). */
+  revision(projectId: string): string {
+    return `${this.tag(projectId)}:rev`;
+  }
   /** The project hash. The other per-project keys below are named after what they hold. */
   project(projectId: string): string {
     return `${this.tag(projectId)}:project`;
@@ -81,6 +85,10 @@ export class Keys {
   sessionsActive(projectId: string): string {
     return `${this.tag(projectId)}:sessions:active`;
   }
+  /** Sessions archived by the retention job (out of the list indexes above, still readable by id). */
+  sessionsArchived(projectId: string): string {
+    return `${this.tag(projectId)}:sessions:archived`;
+  }
   sessionsByTask(projectId: string, taskId: string): string {
     return `${this.tag(projectId)}:sessions:task:${taskId}`;
   }
@@ -105,6 +113,10 @@ export class Keys {
   }
   get templateEvents(): string {
     return `${this.prefix}{templates}:events`;
+  }
+  /** The templates' change counter (see `revision`). */
+  get templateRevision(): string {
+    return `${this.prefix}{templates}:rev`;
   }
   /** Idempotency record of one principal's key (hash: `state`, `hash`, `status`, `body`, `headers`). */
   idempotency(principalId: string, key: string): string {

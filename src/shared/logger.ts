@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -29,14 +30,26 @@ export function redactEnv(env: Record<string, string | undefined>): Record<strin
 }
 
 /**
- * Creates the process logger: JSON lines with `name` (api | worker | cli | start) and redaction of
- * REDACT_PATHS and of `env` objects' secret-named values; pretty output when LOG_FORMAT=pretty.
+ * Whether logs are pretty-printed: LOG_FORMAT=pretty, or LOG_FORMAT unset while stdout is a TTY and
+ * NODE_ENV is development (issue 6: JSON for machines, readable lines for a person at a terminal).
  */
-export function createLogger(name: string, level = 'info'): Logger {
-  return pino({
+export function prettyLogs(format: 'json' | 'pretty' | undefined, nodeEnv: string | undefined, isTty = Boolean(process.stdout.isTTY)): boolean {
+  if (format) return format === 'pretty';
+  return isTty && (nodeEnv ?? 'development') === 'development';
+}
+
+/**
+ * Creates the process logger: JSON lines with `name` (api | worker | cli | start) and redaction of
+ * REDACT_PATHS and of `env` objects' secret-named values; with `pretty`, the same records rendered by
+ * pino-pretty (colours, local time) to stdout synchronously.
+ */
+export function createLogger(name: string, level = 'info', pretty_ = false): Logger {
+  const options = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { env: (env: Record<string, string | undefined>) => redactEnv(env) },
-  });
+  };
+  if (!pretty_) return pino(options);
+  return pino(options, pretty({ colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
 }

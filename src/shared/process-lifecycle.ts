@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from './config.js';
 import { ConfigError } from './errors.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, prettyLogs, type Logger } from './logger.js';
 import type { RedisClient } from './redis-connection.js';
 
 /**
@@ -52,7 +52,7 @@ export function runMain(name: string, start: (config: Config, logger: Logger) =>
     console.error(err instanceof ConfigError ? err.message : err);
     process.exit(1);
   }
-  const logger = createLogger(name, config.LOG_LEVEL);
+  const logger = createLogger(name, config.LOG_LEVEL, prettyLogs(config.LOG_FORMAT, config.NODE_ENV));
   start(config, logger).then(
     (component) => onShutdownSignal(logger, config.SHUTDOWN_TIMEOUT_MS, () => component.close()),
     (err) => {

@@ -8,10 +8,13 @@ import { Queue } from 'bullmq';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
 import { bullPrefix, SPAWN_QUEUE } from '../shared/spawn/spawn-queue.js';
 import { SpawnWorker } from './spawn-worker.js';
+import { MaintenanceWorker } from './maintenance-worker.js';
 
 /** A running worker process. */
 export interface WorkerProcess {
   spawn: SpawnWorker;
+  /** Scheduled backups and retention. */
+  maintenance: MaintenanceWorker;
   /** Port of the worker's /metrics (undefined when it could not listen). */
   metricsPort?: number;
   /** Graceful stop: unfinished jobs are handed back to the queue (BullMQ), connections closed. */
@@ -20,7 +23,8 @@ export interface WorkerProcess {
 
 /**
  * Starts one worker process: the BullMQ `spawn` worker (WORKER_CONCURRENCY jobs at once) over its own
- * store connection (contract 04, DESIGN.md "Processes").
+ * store connection (contract 04, DESIGN.md "Processes"), and the maintenance jobs (scheduled backups,
+ * session retention; issue 6).
  */
 export async function startWorker(config: Config, logger: Logger): Promise<WorkerProcess> {
   const redis = createRedis(config.REDIS_URL, { name: 'maestro-worker', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
@@ -33,6 +37,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   queue.on('error', () => undefined);
   metrics.queueProbe = () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   const spawn = new SpawnWorker(config, stores, logger, metrics);
+  const maintenance = new MaintenanceWorker(config, stores, logger, redis);
+  void maintenance.scheduleWithRetry();
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
   let metricsServer: Server | undefined;
   if (config.METRICS_PORT >= 0) {
@@ -60,11 +66,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   logger.info({ concurrency: config.WORKER_CONCURRENCY, generator: config.MANIFEST_GENERATOR, nodeId: config.NODE_ID, metricsPort }, 'Maestro worker started');
   return {
     spawn,
+    maintenance,
     metricsPort,
     close: async () => {
       metricsServer?.close();
       await queue.close().catch(() => undefined);
       await spawn.close();
+      await maintenance.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

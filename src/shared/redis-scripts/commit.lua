@@ -1,5 +1,6 @@
 -- commit: applies one atomic change to one project's keys and appends its events (outbox).
--- KEYS: every key the change touches (all in one hash slot); KEYS[1] is the project's event stream.
+-- KEYS: every key the change touches (all in one hash slot); KEYS[1] is the project's event stream,
+-- KEYS[2] its change counter (INCR'd once per applied commit).
 -- ARGV[1]: JSON { ops = [...], events = [...], render = [...], now = ms, projectId = "…",
 --                 channel = "…", maxlen = n }
 -- ops (k = 1-based index into KEYS):
@@ -55,6 +56,7 @@ local function encodeArray(t)
   return cjson.encode(t)
 end
 
+redis.call('INCR', KEYS[2])
 for _, o in ipairs(ops) do
   local key = KEYS[o.k]
   local op = o.op

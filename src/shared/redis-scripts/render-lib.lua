@@ -9,7 +9,7 @@ local FIELDS = {
           'updatedAt','startedAt','completedAt','initialPrompt','sessionIds','skillIds','agentIds','dependencies',
           'model','metadata','version'},
   session = {'id','projectId','taskIds','name','agentId','env','strategy','status','startedAt','lastActivity',
-             'completedAt','hostname','platform','events','timeline','metadata','version'},
+             'completedAt','hostname','platform','events','timeline','metadata','archivedAt','version'},
   template = {'id','name','role','content','isDefault','createdAt','updatedAt','version'},
 }
 local LISTS = { session = { events = ':events', timeline = ':timeline' } }

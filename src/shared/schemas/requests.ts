@@ -218,6 +218,8 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     taskId: filterValue,
     status: filterValue,
     active: filterValue,
+    /** `true`: the sessions archived by retention (additive). */
+    archived: filterValue,
   });
   const projectListQuery = z.object(pageQuery);
 

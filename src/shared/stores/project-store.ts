@@ -121,19 +121,27 @@ export class ProjectStore {
     const { keys } = this.ctx;
     const key = keys.project(id);
     const createdAt = await this.ctx.redis.hget(key, 'createdAt');
+    // Archived sessions (retention) are history, not "existing sessions": they go with the project.
+    const archived = (await this.ctx.redis.zrange(keys.sessionsArchived(id), '0', '-1')).map(memberId);
     await withRetry(async () => {
       const c = this.ctx.commit(id);
       if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Project', id });
       else c.exists(key, { resource: 'Project', id });
+      for (const s of archived) {
+        c.del(keys.session(id, s)).del(keys.sessionEvents(id, s)).del(keys.sessionTimeline(id, s)).del(keys.queue(id, s)).del(keys.manifest(id, s));
+      }
+      if (archived.length) c.del(keys.sessionsArchived(id));
       await c
         .empty(keys.tasksAll(id), 'Cannot delete project with existing tasks')
         .empty(keys.sessionsAll(id), 'Cannot delete project with existing sessions')
         .del(key)
         .event('project:deleted', JSON.stringify({ id }))
         .pexpire(keys.events(id), DELETED_STREAM_TTL_MS)
+        .pexpire(keys.revision(id), DELETED_STREAM_TTL_MS)
         .exec(this.ctx.redis);
     }, ifMatch);
     if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));
+    for (const s of archived) await this.ctx.redis.del(keys.sessionLookup(s));
     for (const m of await this.identity.members(id)) await this.identity.removeMember(id, m.userId);
   }
 

@@ -11,7 +11,7 @@ import type {
   SessionUpdate,
   TaskTimeline,
 } from '../schemas/requests.js';
-import { withRetry, type Commit } from '../commit.js';
+import { VersionConflict, withRetry, type Commit } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
 import { pageMerged, type IndexSource, type Page } from './pager.js';
 import type { ProjectStore, Rendered } from './project-store.js';
@@ -59,7 +59,7 @@ export class SessionStore {
   /** Reads the fields needed to move indexes; undefined when the session does not exist. */
   private async readCore(pid: string, id: string) {
     const key = this.ctx.keys.session(pid, id);
-    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy'] as const;
+    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy', 'archivedAt'] as const;
     const cur = decodeFields(names, await this.ctx.redis.hmget(key, ...names));
     if (cur.version === undefined) return undefined;
     return {
@@ -69,6 +69,7 @@ export class SessionStore {
       env: (cur.env as Record<string, string>) ?? {},
       version: cur.version as number,
       strategy: cur.strategy as string,
+      archivedAt: cur.archivedAt as number | undefined,
     };
   }
 
@@ -89,6 +90,7 @@ export class SessionStore {
     const member = indexMember(cur.startedAt, id);
     c.checkVersion(key, cur.version, { resource: 'Session', id });
     c.zrem(k.sessionsAll(pid), member).zrem(k.sessionsByStatus(pid, cur.status), member).zrem(k.sessionsActive(pid), member);
+    if (cur.archivedAt !== undefined) c.zrem(k.sessionsArchived(pid), member);
     for (const t of cur.taskIds) {
       c.zrem(k.sessionsByTask(pid, t), member);
       const tk = k.task(pid, t);
@@ -271,6 +273,11 @@ export class SessionStore {
       else c.exists(key, role);
       const member = indexMember(cur.startedAt, id);
       const fields: Record<string, unknown> = { lastActivity: c.now, agentId: input.agentId };
+      if (cur.archivedAt !== undefined) {
+        // A PATCH brings an archived session back into the lists (retention archives only idle history).
+        c.zrem(k.sessionsArchived(pid), member).zadd(k.sessionsAll(pid), member).hdel(key, ['archivedAt']);
+        this.statusIndexes(c, pid, member, undefined, input.status ?? cur.status);
+      }
       if (input.taskIds !== undefined) {
         const next = [...new Set(input.taskIds)];
         for (const t of cur.taskIds) if (!next.includes(t)) c.zrem(k.sessionsByTask(pid, t), member);
@@ -455,12 +462,13 @@ export class SessionStore {
    */
   async list(actor: Principal, q: SessionListQuery): Promise<Page> {
     const req = { limit: q.limit, cursor: q.cursor };
-    if ([q.projectId, q.taskId, q.status, q.active].some(Array.isArray)) return { items: [], total: 0 };
+    if ([q.projectId, q.taskId, q.status, q.active, q.archived].some(Array.isArray)) return { items: [], total: 0 };
     const k = this.ctx.keys;
     const projectId = q.projectId as string | undefined;
     const taskId = q.taskId as string | undefined;
     const status = q.status as string | undefined;
     const active = q.active === 'true';
+    const archived = q.archived === 'true';
     let projectIds: string[];
     if (taskId !== undefined) {
       const tp = await this.tasks.projectOf(taskId);
@@ -485,10 +493,54 @@ export class SessionStore {
         if (active && status === 'completed') return { index: k.sessionsByStatus(pid, '\u0000none'), entityPrefix };
         return { index: k.sessionsByStatus(pid, status), entityPrefix };
       }
+      if (archived) return { index: k.sessionsArchived(pid), entityPrefix };
       if (active) return { index: k.sessionsActive(pid), entityPrefix };
       return { index: k.sessionsAll(pid), entityPrefix };
     });
     return pageMerged(this.ctx, sources, 'session', req);
+  }
+
+  /**
+   * Retention (issue 6): archives the sessions of project `pid` that finished (completed, failed or
+   * stopped) before `cutoff` (ms; `completedAt`, else `lastActivity`). An archived session leaves the
+   * list indexes (all, status, active) for `sessions:archived`, gains `archivedAt`, and keeps its task
+   * links on both sides (task `sessionIds`, `GET /sessions?taskId=`), so it stays readable by id and from
+   * its tasks. One atomic step per session, guarded by its version: a session changed meanwhile is left
+   * for the next run. No event is emitted (nothing a client renders changes but `archivedAt`).
+   * Returns the number archived. Cost: O(sessions started before cutoff) per run.
+   */
+  async archiveFinished(pid: string, cutoff: number, batch = 500): Promise<number> {
+    const k = this.ctx.keys;
+    let archived = 0;
+    for (const status of FINISHED) {
+      let from = '-';
+      for (;;) {
+        const members = await this.ctx.redis.zrange(k.sessionsByStatus(pid, status), from, `(${indexMember(cutoff, '')}`, 'BYLEX', 'LIMIT', '0', String(batch));
+        if (!members.length) break;
+        from = `(${members[members.length - 1]!}`;
+        const rows = await Promise.all(
+          members.map((m) => this.ctx.redis.hmget(k.session(pid, m.slice(16)), 'completedAt', 'lastActivity', 'status', 'version', 'archivedAt')),
+        );
+        for (let i = 0; i < members.length; i++) {
+          const [completedAt, lastActivity, st, version, archivedAt] = rows[i]!;
+          const ended = completedAt && completedAt !== 'null' ? Number(completedAt) : Number(lastActivity);
+          if (!version || archivedAt || st !== JSON.stringify(status) || !(ended < cutoff)) continue;
+          const id = members[i]!.slice(16);
+          const key = k.session(pid, id);
+          const c = this.ctx.commit(pid).checkVersion(key, Number(version), { resource: 'Session', id });
+          c.zrem(k.sessionsAll(pid), members[i]!).zrem(k.sessionsByStatus(pid, status), members[i]!).zrem(k.sessionsActive(pid), members[i]!);
+          c.zadd(k.sessionsArchived(pid), members[i]!).hset(key, { archivedAt: String(c.now) });
+          try {
+            await c.exec(this.ctx.redis);
+            archived++;
+          } catch (err) {
+            if (!(err instanceof VersionConflict) && !(err instanceof NotFoundError)) throw err;
+          }
+        }
+        if (members.length < batch) break;
+      }
+    }
+    return archived;
   }
 
   /** The strategy and project of a session, for the queue routes (NotFound 'Session' if absent). */

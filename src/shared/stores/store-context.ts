@@ -47,6 +47,7 @@ export class StoreContext {
   commit(projectId: string, now = this.clock()): Commit {
     return new Commit(
       this.keys.events(projectId),
+      this.keys.revision(projectId),
       projectId,
       now,
       this.keys.eventsChannel,
@@ -56,6 +57,6 @@ export class StoreContext {
 
   /** A new atomic change of the templates' slot. */
   templateCommit(now = this.clock()): Commit {
-    return new Commit(this.keys.templateEvents, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN);
+    return new Commit(this.keys.templateEvents, this.keys.templateRevision, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN);
   }
 }

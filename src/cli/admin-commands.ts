@@ -1,0 +1,114 @@
+import { SingleBar, Presets } from 'cli-progress';
+import { loadConfig, type Config } from '../shared/config.js';
+import { createRedis, type RedisClient } from '../shared/redis-connection.js';
+import { createStores } from '../shared/stores/index.js';
+import { restoreBackup, type Progress } from '../shared/backup/backup.js';
+import { createBackupFile, listBackups, openBackup, pruneBackups } from '../shared/backup/backup-files.js';
+import { importDataDir, type MigrationReport } from '../shared/migration/data-dir-import.js';
+import { expandHome } from '../shared/config.js';
+
+/**
+ * Operator commands that talk to Redis directly (not through the API): `maestro backup create|list|
+ * restore` and `maestro migrate`. They read REDIS_URL and MAESTRO_REDIS_PREFIX like the server
+ * (contract 06 / README "Configuration"); `--redis` and `--prefix` override them.
+ */
+export interface AdminOptions {
+  redis?: string;
+  prefix?: string;
+  /** Show a progress bar on stderr (only when stderr is a TTY). */
+  progress?: boolean;
+}
+
+function configFor(o: AdminOptions): Config {
+  return loadConfig({ ...process.env, ...(o.redis ? { REDIS_URL: o.redis } : {}), ...(o.prefix !== undefined ? { MAESTRO_REDIS_PREFIX: o.prefix } : {}) });
+}
+
+async function withRedis<T>(config: Config, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
+  const redis = createRedis(config.REDIS_URL, { name: 'maestro-cli-admin', commandTimeoutMs: 60_000 });
+  redis.on('error', () => undefined);
+  try {
+    return await fn(redis);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+/** A progress callback drawing a bar on stderr when it is a TTY and `enabled`; `stop` ends the bar. */
+function progressBar(label: string, enabled: boolean): { onProgress?: Progress; stop(): void } {
+  if (!enabled || !process.stderr.isTTY) return { stop: () => undefined };
+  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}`, stream: process.stderr }, Presets.shades_classic);
+  let started = false;
+  return {
+    onProgress: (done, total) => {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done);
+      }
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** `maestro backup create`: writes a backup file into `dir` (default BACKUP_DIR); `keep` prunes after. */
+export async function backupCreate(o: AdminOptions & { dir?: string; keep?: number }) {
+  const config = configFor(o);
+  const dir = o.dir ? expandHome(o.dir) : config.BACKUP_DIR;
+  const bar = progressBar('backup', o.progress ?? true);
+  try {
+    return await withRedis(config, async (redis) => {
+      const f = await createBackupFile(redis, config.MAESTRO_REDIS_PREFIX, dir, bar.onProgress);
+      const pruned = o.keep ? await pruneBackups(dir, o.keep) : [];
+      return { file: f.path, bytes: f.bytes, keys: f.summary.keys, slots: f.summary.slots, retries: f.summary.retries, pruned };
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `maestro backup list`: the backups of `dir` (default BACKUP_DIR), newest first. */
+export async function backupList(o: AdminOptions & { dir?: string }) {
+  const config = configFor(o);
+  return listBackups(o.dir ? expandHome(o.dir) : config.BACKUP_DIR);
+}
+
+/** `maestro backup restore <file>`: restores into the (empty) prefix; BackupError when not empty. */
+export async function backupRestore(file: string, o: AdminOptions) {
+  const config = configFor(o);
+  const bar = progressBar('restore', o.progress ?? true);
+  try {
+    return await withRedis(config, async (redis) => {
+      const s = await restoreBackup(redis, config.MAESTRO_REDIS_PREFIX, openBackup(expandHome(file)), bar.onProgress);
+      return { file, prefix: config.MAESTRO_REDIS_PREFIX, keys: s.keys, slots: s.slots };
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `maestro migrate --from <DATA_DIR>`: imports an original server's store; returns the report. */
+export async function migrate(from: string, o: AdminOptions): Promise<MigrationReport> {
+  const config = configFor(o);
+  const bar = progressBar('migrate', o.progress ?? true);
+  try {
+    return await withRedis(config, (redis) => importDataDir(createStores(redis, config), expandHome(from), bar.onProgress));
+  } finally {
+    bar.stop();
+  }
+}
+
+/** The human summary of a migration report. */
+export function migrationText(r: MigrationReport): string {
+  const lines = [
+    `Imported from ${r.from}: ${Object.entries(r.imported)
+      .map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`)
+      .join(', ')}`,
+  ];
+  if (r.notes.length) lines.push(`Changed on the way (${r.notes.length}):`, ...r.notes.map((e) => `  ${e.kind} ${e.id}: ${e.reason}`));
+  if (r.skipped.length) lines.push(`Skipped (${r.skipped.length}):`, ...r.skipped.map((e) => `  ${e.kind} ${e.id} (${e.file}): ${e.reason}`));
+  return lines.join('\n');
+}

@@ -1,0 +1,315 @@
+import { Cluster } from 'ioredis';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { RedisClient } from '../redis-connection.js';
+
+/**
+ * Logical backups of one key prefix (issue 6 "Backups"). A backup is JSON Lines:
+ *
+ *   {"kind":"header","format":"maestro-backup","version":1,"createdAt":ms,"prefix":"maestro:","keys":n}
+ *   {"kind":"slot","slot":"{proj_…}","revision":"42","keys":n}      one per project, the templates, and "global"
+ *   {"kind":"key","k":"{proj_…}:task:task_…","t":"hash","v":{…},"ttl":ms?}   n lines follow each slot line
+ *   {"kind":"end","slots":s,"keys":n}
+ *
+ * `k` is the key without the prefix, so a backup restores under any prefix. Values by type `t`: hash →
+ * object, zset → [[member, score]…], list and set → [string…], string → string, stream →
+ * {"entries":[[id,[field,value…]]…],"lastId","entriesAdded","maxDeletedId"} (the stream's position
+ * survives a restore, so clients resume with `since` across it). `ttl` is the remaining PTTL in ms.
+ *
+ * Consistency: every key of a project shares its hash tag, and every change of a project goes through
+ * commit.lua, which INCRs the project's `rev` counter. A project's keys are read between two reads of
+ * that counter; if it moved, the project is read again (up to MAX_ATTEMPTS), so each project's part is
+ * a snapshot of one moment. Global keys (project index, id lookups, users, API keys) are read as they are.
+ *
+ * Not in a backup (by design): BullMQ jobs (`{bullmq}`), rate-limit counters (`rl:`), idempotency
+ * records (`idem:`), WebSocket tickets and the replica registry (`ws-ticket:`, `ws:`).
+ */
+export const BACKUP_FORMAT = 'maestro-backup';
+export const BACKUP_VERSION = 1;
+const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:'];
+const MAX_ATTEMPTS = 8;
+const BATCH = 256;
+
+/** Value of one key in a backup line (see module doc for the shape per type). */
+export type KeyValue = Record<string, string> | [string, number][] | string[] | string | StreamValue;
+/** A stream with its position (XINFO STREAM: last-generated-id, entries-added, max-deleted-entry-id). */
+export interface StreamValue {
+  entries: [string, string[]][];
+  lastId: string;
+  entriesAdded?: number;
+  maxDeletedId?: string;
+}
+/** One key of a backup. */
+export interface KeyRecord {
+  kind: 'key';
+  k: string;
+  t: 'hash' | 'zset' | 'list' | 'set' | 'string' | 'stream';
+  v: KeyValue;
+  ttl?: number;
+}
+
+/** Progress callback: `done` of `total` keys written (total known after the first scan). */
+export type Progress = (done: number, total: number) => void;
+
+/** Counts of a finished export or restore. */
+export interface BackupSummary {
+  slots: number;
+  keys: number;
+  /** Projects read more than once because they changed while being read. */
+  retries: number;
+}
+
+/** Thrown when a backup file is not a complete Maestro backup or the target prefix is not empty. */
+export class BackupError extends Error {
+  override name = 'BackupError';
+}
+
+const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+/** Whether a key (without prefix) belongs in a backup. */
+export function isBackedUp(rel: string): boolean {
+  return !EXCLUDED.some((x) => rel.startsWith(x));
+}
+
+/** Hash-tag group of a key without prefix: `{…}` for tagged keys, else `global`. */
+function slotOf(rel: string): string {
+  if (!rel.startsWith('{')) return 'global';
+  const end = rel.indexOf('}');
+  return end > 0 ? rel.slice(0, end + 1) : 'global';
+}
+
+/** Every key under `match` (SCAN on each master of a Cluster), as full key names. */
+export async function scanKeys(redis: RedisClient, match: string): Promise<string[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const out: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+  }
+  return out;
+}
+
+/** The keys of a prefix that a backup holds, grouped by hash tag (`global` for untagged keys). */
+async function keysBySlot(redis: RedisClient, prefix: string): Promise<Map<string, string[]>> {
+  const groups = new Map<string, string[]>();
+  for (const key of await scanKeys(redis, `${globEscape(prefix)}*`)) {
+    const rel = key.slice(prefix.length);
+    if (!isBackedUp(rel)) continue;
+    const slot = slotOf(rel);
+    let g = groups.get(slot);
+    if (!g) groups.set(slot, (g = []));
+    g.push(key);
+  }
+  return groups;
+}
+
+function pairs<T>(flat: T[]): [T, T][] {
+  const out: [T, T][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** Reads one key: its type, value and TTL; undefined when it no longer exists. */
+async function readKey(redis: RedisClient, key: string, prefix: string): Promise<KeyRecord | undefined> {
+  const [type, pttl] = await Promise.all([redis.type(key), redis.pttl(key)]);
+  let t: KeyRecord['t'];
+  let v: KeyValue;
+  switch (type) {
+    case 'hash':
+      t = 'hash';
+      v = await redis.hgetall(key);
+      break;
+    case 'zset':
+      t = 'zset';
+      v = pairs(await redis.zrange(key, '0', '-1', 'WITHSCORES')).map(([m, s]) => [m, Number(s)] as [string, number]);
+      break;
+    case 'list':
+      t = 'list';
+      v = await redis.lrange(key, 0, -1);
+      break;
+    case 'set':
+      t = 'set';
+      v = (await redis.smembers(key)).sort();
+      break;
+    case 'string':
+      t = 'string';
+      v = (await redis.get(key)) ?? '';
+      break;
+    case 'stream': {
+      t = 'stream';
+      const [entries, info] = await Promise.all([redis.xrange(key, '-', '+'), redis.xinfo('STREAM', key) as Promise<unknown[]>]);
+      const m = new Map(pairs(info as unknown[]).map(([f, x]) => [String(f), x]));
+      v = {
+        entries: entries as [string, string[]][],
+        lastId: String(m.get('last-generated-id')),
+        ...(m.has('entries-added') ? { entriesAdded: Number(m.get('entries-added')) } : {}),
+        ...(m.has('max-deleted-entry-id') ? { maxDeletedId: String(m.get('max-deleted-entry-id')) } : {}),
+      };
+      break;
+    }
+    default:
+      return undefined; // 'none': deleted since the scan
+  }
+  const rec: KeyRecord = { kind: 'key', k: key.slice(prefix.length), t, v };
+  if (pttl > 0) rec.ttl = pttl;
+  return rec;
+}
+
+async function readKeys(redis: RedisClient, keys: string[], prefix: string): Promise<KeyRecord[]> {
+  const out: KeyRecord[] = [];
+  for (let i = 0; i < keys.length; i += BATCH) {
+    const batch = await Promise.all(keys.slice(i, i + BATCH).map((k) => readKey(redis, k, prefix)));
+    for (const r of batch) if (r) out.push(r);
+  }
+  return out.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+}
+
+/** Writes one line and waits for the stream to drain when its buffer is full (back-pressure). */
+async function writeLine(out: Writable, value: unknown): Promise<void> {
+  if (!out.write(JSON.stringify(value) + '\n')) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+/**
+ * Streams a logical export of every key of `prefix` that a backup holds into `out` (JSON Lines, see the
+ * module doc); does not end `out`. Each project's part is a consistent snapshot (its `rev` counter did
+ * not move while it was read). Throws BackupError if a project keeps changing for MAX_ATTEMPTS reads,
+ * and Redis errors as they come.
+ */
+export async function exportBackup(redis: RedisClient, prefix: string, out: Writable, onProgress?: Progress): Promise<BackupSummary> {
+  // A slot's key list must be taken after its revision is read: if the revision then does not move
+  // while the keys are read, no key was added or changed in between. So: find the slots, read their
+  // revisions, then list the keys (a SCAN returns every key that exists for its whole run).
+  const slotNames = [...(await keysBySlot(redis, prefix)).keys()];
+  const revisionsAtScan = new Map(await Promise.all(slotNames.map(async (s) => [s, s === 'global' ? null : await redis.get(`${prefix}${s}:rev`)] as const)));
+  const groups = await keysBySlot(redis, prefix);
+  const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
+  await writeLine(out, { kind: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt: Date.now(), prefix, keys: total });
+  let done = 0;
+  let keys = 0;
+  let retries = 0;
+  const slots = [...groups.keys()].sort((a, b) => (a === 'global' ? 1 : b === 'global' ? -1 : a < b ? -1 : 1));
+  for (const slot of slots) {
+    let records: KeyRecord[] = [];
+    let revision: string | null = null;
+    if (slot === 'global') {
+      records = await readKeys(redis, groups.get(slot)!, prefix);
+    } else {
+      const revKey = `${prefix}${slot}:rev`;
+      let list = groups.get(slot)!;
+      // a slot first seen by the second scan has no revision from before it: list it again
+      let listed = revisionsAtScan.has(slot);
+      revision = listed ? revisionsAtScan.get(slot)! : null;
+      for (let attempt = 1; ; attempt++) {
+        if (!listed) {
+          revision = await redis.get(revKey);
+          list = (await scanKeys(redis, `${globEscape(prefix + slot)}:*`)).filter((k) => isBackedUp(k.slice(prefix.length)));
+        }
+        records = await readKeys(redis, list, prefix);
+        if ((await redis.get(revKey)) === revision) break;
+        if (attempt >= MAX_ATTEMPTS) throw new BackupError(`${slot} changed on each of ${MAX_ATTEMPTS} reads; retry when it is quieter`);
+        retries++;
+        listed = false;
+      }
+    }
+    await writeLine(out, { kind: 'slot', slot, revision, keys: records.length });
+    for (const r of records) await writeLine(out, r);
+    keys += records.length;
+    done += groups.get(slot)!.length;
+    onProgress?.(done, total);
+  }
+  await writeLine(out, { kind: 'end', slots: slots.length, keys });
+  return { slots: slots.length, keys, retries };
+}
+
+/** Writes one restored key (in chunks of BATCH items for big values). */
+async function writeKey(redis: RedisClient, key: string, r: KeyRecord): Promise<void> {
+  const chunks = <T>(xs: T[]): T[][] => Array.from({ length: Math.ceil(xs.length / BATCH) }, (_, i) => xs.slice(i * BATCH, (i + 1) * BATCH));
+  switch (r.t) {
+    case 'hash':
+      for (const c of chunks(Object.entries(r.v as Record<string, string>))) await redis.hset(key, Object.fromEntries(c));
+      break;
+    case 'zset':
+      for (const c of chunks(r.v as [string, number][])) await redis.zadd(key, ...c.flatMap(([m, s]) => [s, m]));
+      break;
+    case 'list':
+      for (const c of chunks(r.v as string[])) await redis.rpush(key, ...c);
+      break;
+    case 'set':
+      for (const c of chunks(r.v as string[])) await redis.sadd(key, ...c);
+      break;
+    case 'string':
+      await redis.set(key, r.v as string);
+      break;
+    case 'stream': {
+      const s = r.v as StreamValue;
+      if (s.entries.length === 0) {
+        // An empty stream must exist to carry its position: add a placeholder entry and delete it.
+        const id = await redis.xadd(key, '0-1', 'placeholder', '1');
+        await redis.xdel(key, id!);
+      }
+      for (const c of chunks(s.entries)) await Promise.all(c.map(([id, fields]) => redis.xadd(key, id, ...fields)));
+      if (s.entriesAdded !== undefined && s.maxDeletedId !== undefined) {
+        await redis.call('XSETID', key, s.lastId, 'ENTRIESADDED', String(s.entriesAdded), 'MAXDELETEDID', s.maxDeletedId);
+      } else {
+        await redis.call('XSETID', key, s.lastId);
+      }
+      break;
+    }
+  }
+  if (r.ttl && r.ttl > 0) await redis.pexpire(key, r.ttl);
+}
+
+/**
+ * Restores a backup (JSON Lines from `input`) under `prefix`, which must hold no key a backup would
+ * (BackupError otherwise: restore never merges into live data). Checks the header's format and
+ * version and that the file ends with its `end` line with matching counts (BackupError for a truncated
+ * or foreign file; keys written before the error stay and the prefix is then no longer empty).
+ */
+export async function restoreBackup(redis: RedisClient, prefix: string, input: Readable, onProgress?: Progress): Promise<BackupSummary> {
+  const existing = (await scanKeys(redis, `${globEscape(prefix)}*`)).filter((k) => isBackedUp(k.slice(prefix.length)));
+  if (existing.length) throw new BackupError(`prefix '${prefix}' is not empty (${existing.length} keys, e.g. ${existing[0]}); restore only into an empty prefix`);
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let header: { format?: string; version?: number; keys?: number } | undefined;
+  let slots = 0;
+  let keys = 0;
+  let ended: { slots: number; keys: number } | undefined;
+  let pending: Promise<void>[] = [];
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let rec: { kind?: string } & Record<string, unknown>;
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      throw new BackupError(`line ${slots + keys + 2} is not JSON`);
+    }
+    if (!header) {
+      if (rec.kind !== 'header' || rec.format !== BACKUP_FORMAT) throw new BackupError('not a Maestro backup (no header line)');
+      if (rec.version !== BACKUP_VERSION) throw new BackupError(`backup version ${String(rec.version)} is not supported (expected ${BACKUP_VERSION})`);
+      header = rec as unknown as { keys?: number };
+      continue;
+    }
+    if (ended) throw new BackupError('data after the end line');
+    if (rec.kind === 'slot') slots++;
+    else if (rec.kind === 'key') {
+      const r = rec as unknown as KeyRecord;
+      pending.push(writeKey(redis, prefix + r.k, r));
+      keys++;
+      if (pending.length >= 64) {
+        await Promise.all(pending);
+        pending = [];
+        onProgress?.(keys, header!.keys ?? keys);
+      }
+    } else if (rec.kind === 'end') ended = rec as unknown as { slots: number; keys: number };
+    else throw new BackupError(`unknown line kind '${String(rec.kind)}'`);
+  }
+  await Promise.all(pending);
+  if (!header) throw new BackupError('empty backup');
+  if (!ended) throw new BackupError(`backup is truncated (no end line after ${keys} keys)`);
+  if (ended.keys !== keys || ended.slots !== slots) throw new BackupError(`backup is inconsistent: end line says ${ended.keys} keys in ${ended.slots} slots, read ${keys} in ${slots}`);
+  onProgress?.(keys, keys);
+  return { slots, keys, retries: 0 };
+}
