@@ -18,7 +18,8 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
-RUN ln -s /app/dist/cli/index.js /usr/local/bin/maestro
+RUN ln -s /app/dist/cli/index.js /usr/local/bin/maestro \
+  && mkdir -p /data/sessions /data/backups && chown -R node:node /data
 USER node
 EXPOSE 3000 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
