@@ -24,3 +24,29 @@ describe('log redaction', () => {
     expect(out.match(/\[redacted\]/g)).toHaveLength(5);
   });
 });
+
+describe('log format (issue 6: JSON, pretty on a development TTY)', () => {
+  it('pretty only when asked, or when unset on a TTY in development', async () => {
+    const { prettyLogs } = await import('../../src/shared/logger.js');
+    expect(prettyLogs('pretty', 'production', false)).toBe(true);
+    expect(prettyLogs('json', 'development', true)).toBe(false);
+    expect(prettyLogs(undefined, 'development', true)).toBe(true);
+    expect(prettyLogs(undefined, 'development', false)).toBe(false);
+    expect(prettyLogs(undefined, 'production', true)).toBe(false);
+    expect(prettyLogs(undefined, 'test', true)).toBe(false);
+  });
+
+  it('a pretty logger prints readable lines, still redacted', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { resolve } = await import('node:path');
+    const dist = resolve(import.meta.dirname, '../../dist/shared/logger.js');
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { createLogger } from ${JSON.stringify(dist)}; createLogger('api', 'info', true).info({ env: { MAESTRO_API_KEY: 'sk_secret' } }, 'hello there');`],
+      { encoding: 'utf8' },
+    );
+    expect(out).toMatch(/INFO.*\(api\): hello there/);
+    expect(out).not.toContain('sk_secret');
+    expect(() => JSON.parse(out.split('\n')[0]!)).toThrow();
+  });
+});
