@@ -47,12 +47,14 @@ export class Commit {
   /**
    * @param stream the slot's event stream key (KEYS[1]); @param revision the slot's change counter
    * (KEYS[2], INCR'd by every commit: backups compare it to take a consistent snapshot of the slot);
+   * @param registry the slot's key registry (KEYS[3], the set of its key names that commit.lua keeps);
    * @param projectId written into each event (`projectId` of the wire envelope; null for templates);
    * @param now ms timestamp of the change.
    */
   constructor(
     stream: string,
     revision: string,
+    registry: string,
     private readonly projectId: string | null,
     readonly now: number,
     private readonly channel: string,
@@ -60,6 +62,7 @@ export class Commit {
   ) {
     this.k(stream);
     this.k(revision);
+    this.k(registry);
   }
 
   private k(key: string, role?: KeyRole): number {

@@ -38,6 +38,10 @@ export class Keys {
   revision(projectId: string): string {
     return `${this.tag(projectId)}:rev`;
   }
+  /** The project's key registry: the set of its key names, kept by commit.lua (backups list it). */
+  registry(projectId: string): string {
+    return `${this.tag(projectId)}:keys`;
+  }
   /** The project hash. The other per-project keys below are named after what they hold. */
   project(projectId: string): string {
     return `${this.tag(projectId)}:project`;
@@ -113,6 +117,10 @@ export class Keys {
   }
   get templateEvents(): string {
     return `${this.prefix}{templates}:events`;
+  }
+  /** The templates' key registry (see `registry`). */
+  get templateRegistry(): string {
+    return `${this.prefix}{templates}:keys`;
   }
   /** The templates' change counter (see `revision`). */
   get templateRevision(): string {

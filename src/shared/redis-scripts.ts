@@ -14,6 +14,8 @@ const SCRIPTS = {
   maestroRender: load('render'),
   maestroPage: load('page'),
   maestroRenderMany: load('render-many'),
+  maestroReadKeys: load('read-keys', false),
+  maestroSnapshot: load('snapshot', false),
 } as const;
 
 /** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
@@ -22,6 +24,10 @@ export interface ScriptCommands {
   maestroRender(numKeys: number, key: string, kind: string): Promise<[string, string] | null>;
   maestroPage(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<(string | number)[]>;
   maestroRenderMany(numKeys: number, ...keysAndArgs: string[]): Promise<(string | null)[]>;
+  /** Backups: `[type, pttl, contents]` per key (see read-keys.lua). */
+  maestroReadKeys(numKeys: number, ...keys: string[]): Promise<[string, number, string[]][]>;
+  /** Backups: copies a slot's keys under a snapshot prefix; `[revision, key, pttl, …]` (snapshot.lua). */
+  maestroSnapshot(numKeys: number, ...keysAndArgs: string[]): Promise<(string | number | null)[]>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

@@ -181,7 +181,10 @@ describe('maestro backup (issue 6)', () => {
     expect(await scanKeys(h.redis, `${empty2}*`)).toEqual([]);
   }, 60_000);
 
-  it('each project is a snapshot of one moment while writes go on (its index and its task hashes agree)', async () => {
+  it.each([
+    ['optimistic reads', 3],
+    ['an atomic copy (forced)', 0],
+  ])('each project is a snapshot of one moment while writes go on: %s', async (_name, optimisticAttempts) => {
     const pid = ids.projects[1]!;
     let writing = true;
     const writes = (async () => {
@@ -195,7 +198,7 @@ describe('maestro backup (issue 6)', () => {
     const chunks: Buffer[] = [];
     out.on('data', (b: Buffer) => chunks.push(b));
     await new Promise((r) => setTimeout(r, 100));
-    const summary = await exportBackup(h.redis, h.prefix, out);
+    const summary = await exportBackup(h.redis, h.prefix, out, undefined, { optimisticAttempts });
     writing = false;
     const written = await writes;
     expect(written).toBeGreaterThan(5);
@@ -203,7 +206,7 @@ describe('maestro backup (issue 6)', () => {
       .toString('utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { kind: string; k: string; t: string; v: unknown });
+      .map((l) => JSON.parse(l) as { kind: string; k: string; t: string; v: unknown; slot?: string; revision?: string });
     const tag = `{${pid}}`;
     const index = recs.find((r) => r.k === `${tag}:tasks`)!.v as [string, number][];
     const hashes = recs.filter((r) => r.k?.startsWith(`${tag}:task:`)).map((r) => r.k.slice(`${tag}:task:`.length));
@@ -211,8 +214,29 @@ describe('maestro backup (issue 6)', () => {
     const stream = recs.find((r) => r.k === `${tag}:events`)!.v as { entries: unknown[] };
     const created = (stream.entries as [string, string[]][]).filter(([, f]) => f[1] === 'task:created').length;
     expect(created).toBe(hashes.length);
-    console.log(`snapshot under load: ${written} tasks written during the export, ${summary.retries} project re-reads, ${hashes.length} tasks in the snapshot`);
+    // the recorded revision is the one the data is at
+    expect(recs.find((r) => r.kind === 'slot' && r.slot === tag)!.revision).toBe(recs.find((r) => r.k === `${tag}:rev`)!.v);
+    if (optimisticAttempts === 0) expect(summary.snapshots).toBeGreaterThan(0);
+    expect(await scanKeys(h.redis, `${h.prefix}*:snap:*`)).toEqual([]);
+    expect(recs.some((r) => r.k?.endsWith('}:keys'))).toBe(false);
+    console.log(`snapshot under load (${_name}): ${written} tasks written during the export, ${summary.retries} re-reads, ${summary.snapshots} atomic copies, ${hashes.length} tasks in the snapshot`);
   }, 60_000);
+
+  it('the key registry lists exactly the keys of each project, live and after a restore', async () => {
+    // live: a project that saw creates, links, deletes and a status move
+    const p = (await h.req('POST', '/api/projects', { name: 'registry' })).body;
+    const a = (await h.req('POST', '/api/tasks', { projectId: p.id, title: 'a' })).body;
+    const b = (await h.req('POST', '/api/tasks', { projectId: p.id, title: 'b', parentId: a.id })).body;
+    const s = (await h.req('POST', '/api/sessions', { projectId: p.id, taskIds: [a.id, b.id] })).body;
+    await h.req('PATCH', `/api/tasks/${b.id}`, { status: 'blocked' });
+    await h.req('DELETE', `/api/sessions/${s.id}`);
+    await h.req('DELETE', `/api/tasks/${b.id}`);
+    for (const pid of [...ids.projects, p.id]) {
+      const tag = `${h.prefix}{${pid}}:`;
+      const scanned = (await scanKeys(h.redis, `${tag}*`)).filter((k) => k !== `${tag}keys` && k !== `${tag}members`).sort();
+      expect((await h.redis.smembers(`${tag}keys`)).sort()).toEqual(scanned);
+    }
+  });
 
   it('a worker writes scheduled backups (BACKUP_CRON) and keeps only BACKUP_KEEP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-scheduled-'));

@@ -1,7 +1,9 @@
 import { Cluster } from 'ioredis';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis-connection.js';
+import { withScripts } from '../redis-scripts.js';
 
 /**
  * Logical backups of one key prefix (issue 6 "Backups"). A backup is JSON Lines:
@@ -17,9 +19,12 @@ import type { RedisClient } from '../redis-connection.js';
  * survives a restore, so clients resume with `since` across it). `ttl` is the remaining PTTL in ms.
  *
  * Consistency: every key of a project shares its hash tag, and every change of a project goes through
- * commit.lua, which INCRs the project's `rev` counter. A project's keys are read between two reads of
- * that counter; if it moved, the project is read again (up to MAX_ATTEMPTS), so each project's part is
- * a snapshot of one moment. Global keys (project index, id lookups, users, API keys) are read as they are.
+ * commit.lua, which INCRs the project's `rev` counter and keeps its key registry (`keys`, a set of
+ * key names). A project's keys are read between two reads of that counter; if it moved, the project
+ * is read again, and a project that changes on every attempt is copied in one atomic step (COPY,
+ * Redis ≥ 6.2) and read from the copy — so each project's part is a snapshot of one moment, whatever
+ * the write load. Global keys (project index, id lookups, users, API keys) are read as they are.
+ * The registry and snapshot copies are not backed up; restore rebuilds the registry.
  *
  * Not in a backup (by design): BullMQ jobs (`{bullmq}`), rate-limit counters (`rl:`), idempotency
  * records (`idem:`), WebSocket tickets and the replica registry (`ws-ticket:`, `ws:`).
@@ -27,7 +32,10 @@ import type { RedisClient } from '../redis-connection.js';
 export const BACKUP_FORMAT = 'maestro-backup';
 export const BACKUP_VERSION = 1;
 const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:'];
-const MAX_ATTEMPTS = 8;
+/** Optimistic reads of a slot before falling back to a copy made in one atomic step. */
+const OPTIMISTIC_ATTEMPTS = 3;
+/** TTL of snapshot copies (ms): a backup that dies leaves nothing behind for longer. */
+const SNAPSHOT_TTL_MS = 3_600_000;
 const BATCH = 256;
 
 /** Value of one key in a backup line (see module doc for the shape per type). */
@@ -55,8 +63,10 @@ export type Progress = (done: number, total: number) => void;
 export interface BackupSummary {
   slots: number;
   keys: number;
-  /** Projects read more than once because they changed while being read. */
+  /** Optimistic re-reads of projects that changed while being read. */
   retries: number;
+  /** Projects that kept changing and were read from an atomic copy instead. */
+  snapshots: number;
 }
 
 /** Thrown when a backup file is not a complete Maestro backup or the target prefix is not empty. */
@@ -68,7 +78,7 @@ const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /** Whether a key (without prefix) belongs in a backup. */
 export function isBackedUp(rel: string): boolean {
-  return !EXCLUDED.some((x) => rel.startsWith(x));
+  return !EXCLUDED.some((x) => rel.startsWith(x)) && !/^\{[^}]*\}:(keys$|snap:)/.test(rel);
 }
 
 /** Hash-tag group of a key without prefix: `{…}` for tagged keys, else `global`. */
@@ -113,116 +123,203 @@ function pairs<T>(flat: T[]): [T, T][] {
   return out;
 }
 
-/** Reads one key: its type, value and TTL; undefined when it no longer exists. */
-async function readKey(redis: RedisClient, key: string, prefix: string): Promise<KeyRecord | undefined> {
-  const [type, pttl] = await Promise.all([redis.type(key), redis.pttl(key)]);
+/** Builds a record from a key's type, PTTL and raw contents (as read-keys.lua returns them). */
+function toRecord(rel: string, type: string, pttl: number, raw: string[]): KeyRecord | undefined {
   let t: KeyRecord['t'];
   let v: KeyValue;
   switch (type) {
     case 'hash':
       t = 'hash';
-      v = await redis.hgetall(key);
+      v = Object.fromEntries(pairs(raw));
       break;
     case 'zset':
       t = 'zset';
-      v = pairs(await redis.zrange(key, '0', '-1', 'WITHSCORES')).map(([m, s]) => [m, Number(s)] as [string, number]);
+      v = pairs(raw).map(([m, sc]) => [m, Number(sc)] as [string, number]);
       break;
     case 'list':
       t = 'list';
-      v = await redis.lrange(key, 0, -1);
+      v = raw;
       break;
     case 'set':
       t = 'set';
-      v = (await redis.smembers(key)).sort();
+      v = [...raw].sort();
       break;
     case 'string':
       t = 'string';
-      v = (await redis.get(key)) ?? '';
+      v = raw[0] ?? '';
       break;
-    case 'stream': {
-      t = 'stream';
-      const [entries, info] = await Promise.all([redis.xrange(key, '-', '+'), redis.xinfo('STREAM', key) as Promise<unknown[]>]);
-      const m = new Map(pairs(info as unknown[]).map(([f, x]) => [String(f), x]));
-      v = {
-        entries: entries as [string, string[]][],
-        lastId: String(m.get('last-generated-id')),
-        ...(m.has('entries-added') ? { entriesAdded: Number(m.get('entries-added')) } : {}),
-        ...(m.has('max-deleted-entry-id') ? { maxDeletedId: String(m.get('max-deleted-entry-id')) } : {}),
-      };
-      break;
-    }
     default:
-      return undefined; // 'none': deleted since the scan
+      return undefined; // 'none': deleted since it was listed
   }
-  const rec: KeyRecord = { kind: 'key', k: key.slice(prefix.length), t, v };
+  const rec: KeyRecord = { kind: 'key', k: rel, t, v };
   if (pttl > 0) rec.ttl = pttl;
   return rec;
 }
 
-async function readKeys(redis: RedisClient, keys: string[], prefix: string): Promise<KeyRecord[]> {
+/** A stream's entries and position (XRANGE + XINFO STREAM). */
+async function readStream(redis: RedisClient, key: string): Promise<StreamValue> {
+  const [entries, info] = await Promise.all([redis.xrange(key, '-', '+'), redis.xinfo('STREAM', key) as Promise<unknown[]>]);
+  const m = new Map(pairs(info).map(([f, x]) => [String(f), x]));
+  return {
+    entries: entries as [string, string[]][],
+    lastId: String(m.get('last-generated-id')),
+    ...(m.has('entries-added') ? { entriesAdded: Number(m.get('entries-added')) } : {}),
+    ...(m.has('max-deleted-entry-id') ? { maxDeletedId: String(m.get('max-deleted-entry-id')) } : {}),
+  };
+}
+
+/** Type, PTTL and contents of each key, one round trip per key (keys of different Cluster slots). */
+async function readRaw(redis: RedisClient, key: string): Promise<[string, number, string[]]> {
+  const [type, pttl] = await Promise.all([redis.type(key), redis.pttl(key)]);
+  const raw =
+    type === 'hash'
+      ? (await redis.call('HGETALL', key)) as string[]
+      : type === 'zset'
+        ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
+        : type === 'list'
+          ? await redis.lrange(key, 0, -1)
+          : type === 'set'
+            ? await redis.smembers(key)
+            : type === 'string'
+              ? [(await redis.get(key)) ?? '']
+              : [];
+  return [type, pttl, raw];
+}
+
+/**
+ * Reads keys into records (sorted by name). `sameSlot`: every key shares a hash slot, so a batch is one
+ * read-keys.lua call; else (global keys on a Cluster) one round trip per key. `names[i]` is the name
+ * recorded for `keys[i]` (a snapshot copy is recorded under its original's name); `ttls` overrides TTLs.
+ */
+async function readKeys(
+  redis: RedisClient,
+  keys: string[],
+  prefix: string,
+  sameSlot: boolean,
+  names: string[] = keys,
+  ttls?: number[],
+): Promise<KeyRecord[]> {
+  const scripted = withScripts(redis);
   const out: KeyRecord[] = [];
   for (let i = 0; i < keys.length; i += BATCH) {
-    const batch = await Promise.all(keys.slice(i, i + BATCH).map((k) => readKey(redis, k, prefix)));
-    for (const r of batch) if (r) out.push(r);
+    const batch = keys.slice(i, i + BATCH);
+    const raws = sameSlot || !(redis instanceof Cluster) ? await scripted.maestroReadKeys(batch.length, ...batch) : await Promise.all(batch.map((k) => readRaw(redis, k)));
+    for (let j = 0; j < batch.length; j++) {
+      const [type, pttl0, raw] = raws[j]!;
+      const pttl = ttls ? ttls[i + j]! : Number(pttl0);
+      const rel = names[i + j]!.slice(prefix.length);
+      if (type === 'stream') {
+        const rec: KeyRecord = { kind: 'key', k: rel, t: 'stream', v: await readStream(redis, batch[j]!) };
+        if (pttl > 0) rec.ttl = pttl;
+        out.push(rec);
+      } else {
+        const rec = toRecord(rel, type, pttl, raw);
+        if (rec) out.push(rec);
+      }
+    }
   }
   return out.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
 }
 
+/**
+ * Reads one project (or the templates) as of one moment. First optimistically: revision, key list
+ * (registry ∪ `scanned`), contents, revision again — done if it did not move. A slot that changes on
+ * every attempt (a busy project) is copied in one atomic step (snapshot.lua: COPY of each key, which
+ * briefly blocks Redis for the size of the project) and read from the copy, which is then deleted.
+ */
+async function readSlot(
+  redis: RedisClient,
+  prefix: string,
+  slot: string,
+  scanned: string[],
+  attempts: number,
+): Promise<{ revision: string | null; records: KeyRecord[]; retries: number; snapshot: boolean }> {
+  const revKey = `${prefix}${slot}:rev`;
+  const regKey = `${prefix}${slot}:keys`;
+  const inSlot = (k: string) => isBackedUp(k.slice(prefix.length));
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const revision = await redis.get(revKey);
+    const list = [...new Set([...(await redis.smembers(regKey)), ...scanned])].filter(inSlot);
+    const records = await readKeys(redis, list, prefix, true);
+    if ((await redis.get(revKey)) === revision) return { revision, records, retries: attempt - 1, snapshot: false };
+  }
+  const snap = `${prefix}${slot}:snap:${randomUUID()}:`;
+  const extra = scanned.filter(inSlot);
+  const res = await withScripts(redis).maestroSnapshot(2 + extra.length, regKey, revKey, ...extra, snap, String(SNAPSHOT_TTL_MS));
+  const names: string[] = [];
+  const ttls: number[] = [];
+  for (let i = 1; i + 1 < res.length; i += 2) {
+    if (!inSlot(String(res[i]))) continue;
+    names.push(String(res[i]));
+    ttls.push(Number(res[i + 1]));
+  }
+  const copies = names.map((n) => snap + n);
+  try {
+    const records = await readKeys(redis, copies, prefix, true, names, ttls);
+    return { revision: res[0] === null ? null : String(res[0]), records, retries: attempts, snapshot: true };
+  } finally {
+    for (let i = 0; i < copies.length; i += BATCH) await redis.unlink(...copies.slice(i, i + BATCH));
+  }
+}
+
 /** Writes one line and waits for the stream to drain when its buffer is full (back-pressure). */
 async function writeLine(out: Writable, value: unknown): Promise<void> {
-  if (!out.write(JSON.stringify(value) + '\n')) await new Promise<void>((resolve) => out.once('drain', resolve));
+  await writeChunk(out, JSON.stringify(value) + '\n');
+}
+
+/** Writes text and waits for the stream to drain when its buffer is full (back-pressure). */
+async function writeChunk(out: Writable, text: string): Promise<void> {
+  if (text && !out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
 }
 
 /**
  * Streams a logical export of every key of `prefix` that a backup holds into `out` (JSON Lines, see the
- * module doc); does not end `out`. Each project's part is a consistent snapshot (its `rev` counter did
- * not move while it was read). Throws BackupError if a project keeps changing for MAX_ATTEMPTS reads,
- * and Redis errors as they come.
+ * module doc); does not end `out`. Each project's part is a consistent snapshot (see readSlot:
+ * optimistic reads, then an atomic copy for a project that keeps changing; `opts.optimisticAttempts`
+ * defaults to 3, 0 forces the copy). Throws Redis errors as they come.
  */
-export async function exportBackup(redis: RedisClient, prefix: string, out: Writable, onProgress?: Progress): Promise<BackupSummary> {
-  // A slot's key list must be taken after its revision is read: if the revision then does not move
-  // while the keys are read, no key was added or changed in between. So: find the slots, read their
-  // revisions, then list the keys (a SCAN returns every key that exists for its whole run).
-  const slotNames = [...(await keysBySlot(redis, prefix)).keys()];
-  const revisionsAtScan = new Map(await Promise.all(slotNames.map(async (s) => [s, s === 'global' ? null : await redis.get(`${prefix}${s}:rev`)] as const)));
+export async function exportBackup(
+  redis: RedisClient,
+  prefix: string,
+  out: Writable,
+  onProgress?: Progress,
+  opts: { optimisticAttempts?: number } = {},
+): Promise<BackupSummary> {
   const groups = await keysBySlot(redis, prefix);
   const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
   await writeLine(out, { kind: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt: Date.now(), prefix, keys: total });
   let done = 0;
   let keys = 0;
   let retries = 0;
+  let snapshots = 0;
   const slots = [...groups.keys()].sort((a, b) => (a === 'global' ? 1 : b === 'global' ? -1 : a < b ? -1 : 1));
   for (const slot of slots) {
-    let records: KeyRecord[] = [];
+    let records: KeyRecord[];
     let revision: string | null = null;
     if (slot === 'global') {
-      records = await readKeys(redis, groups.get(slot)!, prefix);
+      records = await readKeys(redis, groups.get(slot)!, prefix, false);
     } else {
-      const revKey = `${prefix}${slot}:rev`;
-      let list = groups.get(slot)!;
-      // a slot first seen by the second scan has no revision from before it: list it again
-      let listed = revisionsAtScan.has(slot);
-      revision = listed ? revisionsAtScan.get(slot)! : null;
-      for (let attempt = 1; ; attempt++) {
-        if (!listed) {
-          revision = await redis.get(revKey);
-          list = (await scanKeys(redis, `${globEscape(prefix + slot)}:*`)).filter((k) => isBackedUp(k.slice(prefix.length)));
-        }
-        records = await readKeys(redis, list, prefix);
-        if ((await redis.get(revKey)) === revision) break;
-        if (attempt >= MAX_ATTEMPTS) throw new BackupError(`${slot} changed on each of ${MAX_ATTEMPTS} reads; retry when it is quieter`);
-        retries++;
-        listed = false;
+      const r = await readSlot(redis, prefix, slot, groups.get(slot)!, opts.optimisticAttempts ?? OPTIMISTIC_ATTEMPTS);
+      ({ records, revision } = r);
+      retries += r.retries;
+      if (r.snapshot) snapshots++;
+    }
+    // one write per ~64 KiB of lines: fewer stream round trips than a write per key
+    let buf = JSON.stringify({ kind: 'slot', slot, revision, keys: records.length }) + '\n';
+    for (const r of records) {
+      buf += JSON.stringify(r) + '\n';
+      if (buf.length >= 65_536) {
+        await writeChunk(out, buf);
+        buf = '';
       }
     }
-    await writeLine(out, { kind: 'slot', slot, revision, keys: records.length });
-    for (const r of records) await writeLine(out, r);
+    await writeChunk(out, buf);
     keys += records.length;
     done += groups.get(slot)!.length;
     onProgress?.(done, total);
   }
   await writeLine(out, { kind: 'end', slots: slots.length, keys });
-  return { slots: slots.length, keys, retries };
+  return { slots: slots.length, keys, retries, snapshots };
 }
 
 /** Writes one restored key (in chunks of BATCH items for big values). */
@@ -278,6 +375,13 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
   let keys = 0;
   let ended: { slots: number; keys: number } | undefined;
   let pending: Promise<void>[] = [];
+  // the key registry of each project slot (commit.lua keeps it live; backups leave it out)
+  let slotName = 'global';
+  let slotKeys: string[] = [];
+  const flushRegistry = async () => {
+    if (slotName !== 'global') for (let i = 0; i < slotKeys.length; i += BATCH) await redis.sadd(`${prefix}${slotName}:keys`, ...slotKeys.slice(i, i + BATCH));
+    slotKeys = [];
+  };
   for await (const line of lines) {
     if (!line.trim()) continue;
     let rec: { kind?: string } & Record<string, unknown>;
@@ -293,10 +397,14 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
       continue;
     }
     if (ended) throw new BackupError('data after the end line');
-    if (rec.kind === 'slot') slots++;
-    else if (rec.kind === 'key') {
+    if (rec.kind === 'slot') {
+      await flushRegistry();
+      slotName = String(rec.slot);
+      slots++;
+    } else if (rec.kind === 'key') {
       const r = rec as unknown as KeyRecord;
       pending.push(writeKey(redis, prefix + r.k, r));
+      slotKeys.push(prefix + r.k);
       keys++;
       if (pending.length >= 64) {
         await Promise.all(pending);
@@ -307,9 +415,10 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
     else throw new BackupError(`unknown line kind '${String(rec.kind)}'`);
   }
   await Promise.all(pending);
+  await flushRegistry();
   if (!header) throw new BackupError('empty backup');
   if (!ended) throw new BackupError(`backup is truncated (no end line after ${keys} keys)`);
   if (ended.keys !== keys || ended.slots !== slots) throw new BackupError(`backup is inconsistent: end line says ${ended.keys} keys in ${ended.slots} slots, read ${keys} in ${slots}`);
   onProgress?.(keys, keys);
-  return { slots, keys, retries: 0 };
+  return { slots, keys, retries: 0, snapshots: 0 };
 }

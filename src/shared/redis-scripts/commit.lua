@@ -1,6 +1,8 @@
 -- commit: applies one atomic change to one project's keys and appends its events (outbox).
 -- KEYS: every key the change touches (all in one hash slot); KEYS[1] is the project's event stream,
--- KEYS[2] its change counter (INCR'd once per applied commit).
+-- KEYS[2] its change counter (INCR'd once per applied commit), KEYS[3] its key registry (the set of
+-- the slot's key names: every key a commit writes is added while it exists and removed once it does
+-- not, so a backup lists a project's keys in one step; see backup.ts).
 -- ARGV[1]: JSON { ops = [...], events = [...], render = [...], now = ms, projectId = "…",
 --                 channel = "…", maxlen = n }
 -- ops (k = 1-based index into KEYS):
@@ -57,9 +59,13 @@ local function encodeArray(t)
 end
 
 redis.call('INCR', KEYS[2])
+local touched = {}
 for _, o in ipairs(ops) do
   local key = KEYS[o.k]
   local op = o.op
+  if op ~= 'check' and op ~= 'fieldIs' and op ~= 'exists' and op ~= 'absent' and op ~= 'empty' and o.k > 3 then
+    touched[o.k] = true
+  end
   if o.ie and redis.call('EXISTS', key) == 0 then
     op = 'skip'
   end
@@ -96,6 +102,14 @@ for _, o in ipairs(ops) do
     redis.call('PEXPIRE', key, o.ms)
   end
 end
+
+local present, gone = { KEYS[2] }, {}
+if req.events and #req.events > 0 then present[#present + 1] = KEYS[1] end
+for k in pairs(touched) do
+  if redis.call('EXISTS', KEYS[k]) == 1 then present[#present + 1] = KEYS[k] else gone[#gone + 1] = KEYS[k] end
+end
+redis.call('SADD', KEYS[3], unpack(present))
+if #gone > 0 then redis.call('SREM', KEYS[3], unpack(gone)) end
 
 local out = { 0 }
 local pidJson = cjson.encode(req.projectId)

@@ -138,6 +138,7 @@ export class ProjectStore {
         .event('project:deleted', JSON.stringify({ id }))
         .pexpire(keys.events(id), DELETED_STREAM_TTL_MS)
         .pexpire(keys.revision(id), DELETED_STREAM_TTL_MS)
+        .pexpire(keys.registry(id), DELETED_STREAM_TTL_MS)
         .exec(this.ctx.redis);
     }, ifMatch);
     if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));

@@ -48,6 +48,7 @@ export class StoreContext {
     return new Commit(
       this.keys.events(projectId),
       this.keys.revision(projectId),
+      this.keys.registry(projectId),
       projectId,
       now,
       this.keys.eventsChannel,
@@ -57,6 +58,6 @@ export class StoreContext {
 
   /** A new atomic change of the templates' slot. */
   templateCommit(now = this.clock()): Commit {
-    return new Commit(this.keys.templateEvents, this.keys.templateRevision, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN);
+    return new Commit(this.keys.templateEvents, this.keys.templateRevision, this.keys.templateRegistry, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN);
   }
 }
