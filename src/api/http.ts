@@ -59,19 +59,36 @@ export function ifMatch(req: Request): number | undefined {
   return Number(m[1]);
 }
 
+/**
+ * Called with the response a handler produced after the client was already answered (503 from the
+ * request timeout): status, JSON text and headers. The idempotency middleware sets it so a retry
+ * with the same key gets what the write really did (`res.locals.lateResponse`).
+ */
+export type LateResponse = (status: number, json: string, headers: Record<string, string>) => void;
+
+/** True (and the result handed to `res.locals.lateResponse`) when the client was already answered. */
+export function answeredAlready(res: Response, status: number, json: string, headers: Record<string, string> = {}): boolean {
+  if (!res.headersSent) return false;
+  (res.locals.lateResponse as LateResponse | undefined)?.(status, json, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  return true;
+}
+
 /** Sends a pre-rendered JSON text. */
 export function sendJsonText(res: Response, status: number, json: string): void {
+  if (answeredAlready(res, status, json)) return;
   res.status(status).type('application/json').send(json);
 }
 
 /** Sends a rendered entity with its `ETag` (`"<version>"`). */
 export function sendEntity(res: Response, status: number, r: Rendered): void {
+  if (answeredAlready(res, status, r.json, { etag: `"${r.version}"` })) return;
   res.setHeader('ETag', `"${r.version}"`);
   sendJsonText(res, status, r.json);
 }
 
 /** Sends a JS value as JSON. */
 export function sendJson(res: Response, status: number, value: unknown): void {
+  if (answeredAlready(res, status, JSON.stringify(value))) return;
   res.status(status).json(value);
 }
 

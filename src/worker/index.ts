@@ -37,6 +37,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   queue.on('error', () => undefined);
   metrics.queueProbe = () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   const spawn = new SpawnWorker(config, stores, logger, metrics);
+  void SpawnWorker.sweepScratch();
   const maintenance = new MaintenanceWorker(config, stores, logger, redis);
   void maintenance.scheduleWithRetry();
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { AppError, NotFoundError } from '../shared/errors.js';
@@ -11,6 +12,9 @@ import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import { bullPrefix, MANIFEST_FAILURE_PREFIX, SPAWN_QUEUE, type SpawnJobData, type SpawnJobResult } from '../shared/spawn/spawn-queue.js';
 import type { Stores } from '../shared/stores/index.js';
 import { assertValidManifest, ManifestError, runCliGenerator, runServerGenerator } from './manifest-generator.js';
+
+/** Where CLI runs write their manifest before the worker stores it (per host, not shared). */
+const SCRATCH_DIR = join(tmpdir(), 'maestro-manifest-scratch');
 
 /**
  * The spawn worker (contract 04 steps 3–8, 00 "Spawn"): generates the manifest (CLI child process or
@@ -43,6 +47,27 @@ export class SpawnWorker {
     this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'spawn worker error'));
     this.worker.on('failed', (job, err) => this.logger.warn({ sessionId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'spawn attempt failed'));
     this.worker.on('completed', (job) => this.logger.info({ sessionId: job.id }, 'spawn completed'));
+  }
+
+  /**
+   * Deletes scratch manifests older than `maxAgeMs` (default 1 h): those of CLI runs orphaned when
+   * their worker died. Run at start-up; errors are ignored.
+   */
+  static async sweepScratch(maxAgeMs = 3_600_000, now = Date.now()): Promise<number> {
+    let removed = 0;
+    try {
+      for (const name of await readdir(SCRATCH_DIR)) {
+        const file = join(SCRATCH_DIR, name);
+        const st = await stat(file).catch(() => undefined);
+        if (st && now - st.mtimeMs > maxAgeMs) {
+          await rm(file, { force: true });
+          removed++;
+        }
+      }
+    } catch {
+      /* no scratch directory yet */
+    }
+    return removed;
   }
 
   private async process(job: Job<SpawnJobData, SpawnJobResult>): Promise<SpawnJobResult> {
@@ -114,9 +139,10 @@ export class SpawnWorker {
     // With authentication on, the session gets a key scoped to its project (contract 00 "Identity").
     const apiKey =
       d.actorId === LOCAL_ADMIN.id ? undefined : (await this.stores.identity.createApiKey(d.actorId, { name: `session ${d.sessionId}`, projectId: d.projectId })).key;
-    // The CLI writes to a file of its own: a CLI left running by a worker that died cannot overwrite
-    // the manifest another worker completed.
-    const scratch = `${path}.${randomUUID()}.tmp`;
+    // The CLI writes to a file of its own, outside SESSION_DIR: a CLI left running by a worker that
+    // died can neither overwrite the manifest another worker completed nor leave a copy beside it.
+    await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 });
+    const scratch = join(SCRATCH_DIR, `${d.sessionId}.${randomUUID()}.json`);
     let manifest: Record<string, unknown>;
     try {
       manifest = (

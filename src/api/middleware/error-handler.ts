@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError } from '../../shared/errors.js';
 import { isRedisUnavailable } from '../../shared/redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
+import { answeredAlready } from '../http.js';
 
 /** JSON 404 for unknown routes (contract 00 "Input"). */
 export const notFoundHandler: RequestHandler = (req, res) => {
@@ -16,10 +17,7 @@ export const notFoundHandler: RequestHandler = (req, res) => {
  */
 export function errorHandler(logger: Logger, onRedisError?: () => void): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
+    const late = res.headersSent;
     let e: AppError;
     const type = (err as { type?: string })?.type;
     if (err instanceof AppError) e = err;
@@ -45,12 +43,19 @@ export function errorHandler(logger: Logger, onRedisError?: () => void): ErrorRe
       logger.error({ reqId: req.id, err }, 'unhandled error');
       e = new AppError(500, 'INTERNAL_ERROR', 'Internal server error', { envelope: 'route' });
     }
-    for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
     const envelope: Record<string, unknown> = { error: true };
     if (e.envelope === 'service') envelope.statusCode = e.status;
     envelope.code = e.code;
     envelope.message = e.message;
     if (e.details !== undefined) envelope.details = e.details;
+    if (late) {
+      // the client was answered already (request timeout): hand the outcome on, then drop the socket
+      // if the response is still being written
+      answeredAlready(res, e.status, JSON.stringify(envelope));
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(e.headers)) res.setHeader(k, v);
     res.status(e.status).json(envelope);
   };
 }

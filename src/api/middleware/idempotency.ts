@@ -3,7 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { ConflictError, ValidationError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { RedisClient } from '../../shared/redis-connection.js';
-import { principal } from '../http.js';
+import { principal, type LateResponse } from '../http.js';
 
 interface StoredResponse {
   state: 'pending' | 'done';
@@ -14,12 +14,17 @@ interface StoredResponse {
 }
 
 const REPLAYED_HEADERS = ['content-type', 'etag', 'location'];
+/** How long a claim outlives a request timeout if its handler never reports an outcome (s). */
+const PENDING_AFTER_TIMEOUT_SECONDS = 120;
 
 /**
  * `Idempotency-Key` on POST (contract 00 "Concurrency and retries"): the first response (any status
  * below 500) is stored for `ttlSeconds` and replayed for a retry with the same key and body; the same
  * key with another body → 409 CONFLICT; a retry while the first is still running → 409 CONFLICT.
- * A 5xx is not stored, so a retry runs again. Keys are per principal.
+ * A 5xx is not stored, so a retry runs again. Keys are per principal. A request answered 503 by the
+ * request timeout keeps its claim until its handler finishes, and then the handler's real outcome is
+ * stored: a retry gets 409 "still in progress" meanwhile and the original 201 afterwards — never a
+ * second write.
  */
 export function idempotency(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHandler {
   return async (req, res, next) => {
@@ -51,15 +56,35 @@ export function idempotency(redis: RedisClient, keys: Keys, ttlSeconds: number):
       res.status(stored.status ?? 200).send(stored.body ?? '');
       return;
     }
-    captureAndStore(res, (status, bodyText) => {
+    const store = (status: number, bodyText: string, headers: Record<string, string>): Promise<void> => {
       if (status >= 500) return redis.del(redisKey).then(() => undefined);
+      const done: StoredResponse = { state: 'done', hash, status, body: bodyText, headers };
+      return redis.set(redisKey, JSON.stringify(done), 'EX', ttlSeconds).then(() => undefined);
+    };
+    if (res.headersSent) {
+      // timed out (503) while claiming: the write never ran, so a retry may run it
+      await redis.del(redisKey).catch(() => undefined);
+      return;
+    }
+    // After a timeout the handler still finishes: its real outcome is stored for the retry.
+    res.locals.lateResponse = ((status, json, headers) => {
+      const kept = Object.fromEntries(Object.entries(headers).filter(([h]) => REPLAYED_HEADERS.includes(h)));
+      void store(status, json, kept).catch(() => undefined);
+    }) satisfies LateResponse;
+    captureAndStore(res, (status, bodyText) => {
+      if (res.locals.timedOut) {
+        // the 503 of the request timeout: the write may still happen, so keep the claim (bounded by
+        // a short expiry in case the handler never finishes) until lateResponse stores the outcome
+        // (not awaited: the 503 must not wait for a slow Redis)
+        void redis.expire(redisKey, PENDING_AFTER_TIMEOUT_SECONDS).catch(() => undefined);
+        return Promise.resolve();
+      }
       const headers: Record<string, string> = {};
       for (const h of REPLAYED_HEADERS) {
         const v = res.getHeader(h);
         if (v !== undefined) headers[h] = String(v);
       }
-      const done: StoredResponse = { state: 'done', hash, status, body: bodyText, headers };
-      return redis.set(redisKey, JSON.stringify(done), 'EX', ttlSeconds).then(() => undefined);
+      return store(status, bodyText, headers);
     });
     next();
   };

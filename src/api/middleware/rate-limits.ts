@@ -31,8 +31,11 @@ export function createRateLimiters(redis: RedisClient, config: Config): RateLimi
       passOnStoreError: true,
       keyGenerator: key,
       store: new RedisStore({
-        // ioredis `call` sends a raw command (routed by key in Cluster mode)
-        sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as never,
+        // ioredis `call` sends a raw command (routed by key in Cluster mode). Only the script load at
+        // start-up waits for Redis; a count while Redis is away fails at once, so the request goes
+        // on (passOnStoreError) and answers 503 quickly instead of waiting in the offline queue.
+        sendCommand: (command: string, ...args: string[]) =>
+          (command.toUpperCase() === 'SCRIPT' || redis.status === 'ready' ? redis.call(command, ...args) : Promise.reject(new Error('Redis unavailable'))) as never,
         prefix: `${config.MAESTRO_REDIS_PREFIX}rl:${name}:`,
       }),
       handler: (req, res) => {

@@ -5,7 +5,7 @@ import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { canRead as defaultCanRead, LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
-import type { RedisClient } from '../../shared/redis-connection.js';
+import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connection.js';
 import { compareIds, isStreamId } from './stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
 
@@ -371,7 +371,10 @@ export class WsGateway {
       }
     } catch (err) {
       this.d.logger.warn({ err: (err as Error).message }, 'WebSocket replay failed');
-      this.send(client, JSON.stringify({ type: 'resync_required' }));
+      // Redis away (e.g. just restarted): the position is not too old, so the client is asked to come
+      // back with the same `since` rather than to refetch everything.
+      if (isRedisUnavailable(err)) client.ws.close(1012, 'Replay unavailable: reconnect with ?since=<last id>');
+      else this.send(client, JSON.stringify({ type: 'resync_required' }));
     } finally {
       // Switch to live: what arrived meanwhile, minus what the replay already sent (same tick, no gap).
       const pending = client.pending;
