@@ -86,13 +86,21 @@ async function waitForPort(port: number, what: string, ms = 10_000): Promise<voi
   }
 }
 
-/** The nginx configuration of the load balancer (same as deploy/nginx/nginx.conf, on loopback). */
-export function nginxConf(port: number, apiPorts: number[], prefix: string): string {
+/**
+ * The nginx configuration of the load balancer: the proxy settings of deploy/nginx/nginx.conf (upstream
+ * `max_fails=1 fail_timeout=2s` with keep-alive, WebSocket upgrades, `Host`, `X-Forwarded-For`,
+ * `X-Request-Id`, `proxy_next_upstream error timeout http_502 http_503`) on loopback, with its temp
+ * files under `prefix`. `workerConnections` (4096) bounds the clients it holds (each proxied client
+ * uses two); tests with 1,000 WebSocket clients raise it.
+ */
+export function nginxConf(port: number, apiPorts: number[], prefix: string, opts: { workerConnections?: number; errorLog?: string } = {}): string {
+  const connections = opts.workerConnections ?? 4096;
   return `daemon off;
 worker_processes 1;
-error_log stderr warn;
+worker_rlimit_nofile ${connections * 2};
+error_log stderr ${opts.errorLog ?? 'warn'};
 pid ${prefix}/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections ${connections}; }
 http {
   access_log off;
   client_body_temp_path ${prefix}/body;
@@ -106,16 +114,18 @@ ${apiPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).
   }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port} backlog=4096;
     client_max_body_size 2m;
     location / {
       proxy_pass http://maestro_api;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
       proxy_read_timeout 3600s;
-      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream error timeout http_502 http_503;
     }
   }
 }
