@@ -18,6 +18,12 @@ export class Metrics {
   readonly queueJobs: Gauge<'state'>;
   readonly redisUp: Gauge;
   readonly redisErrors: Counter;
+  /** Worker: scheduled maintenance jobs by job (backup | retention) and result (completed | failed). */
+  readonly maintenanceJobs: Counter<'job' | 'result'>;
+  /** Worker: when the last backup this process wrote finished (Unix seconds; alert when it grows old). */
+  readonly lastBackup: Gauge;
+  /** Worker: sessions archived by retention. */
+  readonly sessionsArchived: Counter;
   /** Set by the process: 1 when its main Redis connection is ready (read at scrape time). */
   redisProbe?: () => number;
   /** Set by a process that sees the spawn queue: job counts by state (read at scrape time). */
@@ -69,6 +75,14 @@ export class Metrics {
       collect: () => this.redisUp.set(this.redisProbe?.() ?? 0),
     });
     this.redisErrors = new Counter({ name: 'maestro_redis_command_errors_total', help: 'Redis commands that failed because Redis was unreachable or slow', registers: r });
+    this.maintenanceJobs = new Counter({
+      name: 'maestro_maintenance_jobs_total',
+      help: 'Scheduled maintenance jobs by job (backup | retention) and result (completed | failed)',
+      labelNames: ['job', 'result'],
+      registers: r,
+    });
+    this.lastBackup = new Gauge({ name: 'maestro_backup_last_success_timestamp_seconds', help: 'When the last backup written by this worker finished (Unix time)', registers: r });
+    this.sessionsArchived = new Counter({ name: 'maestro_sessions_archived_total', help: 'Sessions archived by the retention job', registers: r });
   }
 }
 

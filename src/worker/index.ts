@@ -38,7 +38,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   metrics.queueProbe = () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   const spawn = new SpawnWorker(config, stores, logger, metrics);
   void SpawnWorker.sweepScratch();
-  const maintenance = new MaintenanceWorker(config, stores, logger, redis);
+  const maintenance = new MaintenanceWorker(config, stores, logger, redis, metrics);
   void maintenance.scheduleWithRetry();
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
   let metricsServer: Server | undefined;

@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { memberId } from '../shared/keys.js';
 import { createBackupFile, pruneBackups } from '../shared/backup/backup-files.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
@@ -49,6 +50,7 @@ export class MaintenanceWorker {
     private readonly stores: Stores,
     private readonly logger: Logger,
     queueConnection: RedisClient,
+    private readonly metrics?: Metrics,
   ) {
     this.queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection as never, prefix: bullPrefix(config) });
     this.queue.on('error', () => undefined);
@@ -93,9 +95,22 @@ export class MaintenanceWorker {
   }
 
   private async process(job: Job): Promise<unknown> {
-    if (job.name === 'backup') return this.backup(job.data as BackupJobData);
-    if (job.name === 'retention') return { archived: await this.retention(Date.now(), (job.data as RetentionJobData).days) };
-    throw new Error(`unknown maintenance job '${job.name}'`);
+    try {
+      let result: unknown;
+      if (job.name === 'backup') {
+        result = await this.backup(job.data as BackupJobData);
+        this.metrics?.lastBackup.set(Date.now() / 1000);
+      } else if (job.name === 'retention') {
+        const archived = await this.retention(Date.now(), (job.data as RetentionJobData).days);
+        this.metrics?.sessionsArchived.inc(archived);
+        result = { archived };
+      } else throw new Error(`unknown maintenance job '${job.name}'`);
+      this.metrics?.maintenanceJobs.inc({ job: job.name, result: 'completed' });
+      return result;
+    } catch (err) {
+      this.metrics?.maintenanceJobs.inc({ job: job.name === 'backup' || job.name === 'retention' ? job.name : 'unknown', result: 'failed' });
+      throw err;
+    }
   }
 
   /** Writes one backup into `dir` and prunes to the newest `keep`; returns the file and counts. */

@@ -243,6 +243,7 @@ describe('maestro backup (issue 6)', () => {
     const w = await startWorkerProcess(h.testRedis.url, h.prefix, { BACKUP_CRON: '* * * * * *', BACKUP_KEEP: '2', BACKUP_DIR: dir, METRICS_PORT: '0' });
     const seen = new Set<string>();
     let max = 0;
+    let metricsText = '';
     try {
       const deadline = Date.now() + 20_000;
       while (seen.size < 4 && Date.now() < deadline) {
@@ -251,9 +252,14 @@ describe('maestro backup (issue 6)', () => {
         max = Math.max(max, names.length);
         await new Promise((r) => setTimeout(r, 100));
       }
+      const port = w.logs.find((l) => typeof l.metricsPort === 'number')!.metricsPort as number;
+      metricsText = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     } finally {
       await w.kill('SIGTERM');
     }
+    // (the other worker of this file may have run some ticks: this one ran at least one)
+    expect(metricsText).toMatch(/^maestro_maintenance_jobs_total\{job="backup",result="completed"[^}]*\} [1-9]/m);
+    expect(metricsText).toMatch(/^maestro_backup_last_success_timestamp_seconds\{[^}]*\} 1\d{9}/m);
     // turn the schedule off again for the other tests
     const off = await startWorkerProcess(h.testRedis.url, h.prefix, { BACKUP_CRON: 'off', METRICS_PORT: '0' });
     await new Promise((r) => setTimeout(r, 500));
