@@ -88,6 +88,8 @@ export interface Session {
   events: SessionEvent[];
   timeline: SessionTimelineEvent[];
   metadata?: Record<string, unknown>;
+  /** Set (ms) while the session is archived by retention (additive; issue 6). */
+  archivedAt?: number;
   version: number;
 }
 

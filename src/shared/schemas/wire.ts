@@ -79,6 +79,7 @@ export const SessionSchema = z
     events: z.array(SessionEventSchema),
     timeline: z.array(TimelineEventSchema),
     metadata: obj.optional(),
+    archivedAt: ms.optional().describe('set while the session is archived by retention (additive)'),
     version: z.number().int(),
   });
 
