@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: throwaway Redis and API processes on loopback, percentiles,
 // and writing a section of bench/RESULTS.md.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,7 +30,7 @@ export async function startRedis() {
     if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `redis://127.0.0.1:${port}`, port, stop: () => child.kill('SIGKILL') };
+  return { url: `redis://127.0.0.1:${port}`, port, pid: child.pid, stop: () => child.kill('SIGKILL') };
 }
 
 /** Starts `node dist/<script>` with env; resolves with its port once it logs that it listens. */
@@ -76,7 +76,107 @@ export function writeSection(title, body) {
   if (start < 0) text = `${text.trimEnd()}\n\n${section}`;
   else {
     const next = text.indexOf('\n## ', start + header.length);
-    text = text.slice(0, start) + section + (next < 0 ? '' : text.slice(next + 1));
+    text = text.slice(0, start) + section + (next < 0 ? '' : `\n${text.slice(next + 1)}`);
   }
   writeFileSync(file, text.trimEnd() + '\n');
+}
+
+/** Versions of the pieces a bench runs on: Node, Redis, nginx, autocannon. */
+export function versions() {
+  const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  const nginxV = /nginx\/(\S+)/.exec(`${nginx.stderr ?? ''}${nginx.stdout ?? ''}`)?.[1] ?? 'not found';
+  let autocannonV = '?';
+  try {
+    autocannonV = JSON.parse(readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version;
+  } catch {
+    /* not installed */
+  }
+  return `nginx ${nginxV}, autocannon ${autocannonV}`;
+}
+
+/**
+ * Starts an API replica on a given free port with its log discarded (so the bench process does not
+ * parse a log line per request); resolves once `/ready` answers 200.
+ */
+export async function startQuietApi(env) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, 'dist', 'api/server.js')], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MAESTRO_AUTH: 'disabled', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`API replica exited (${child.exitCode})`);
+    const ok = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('API replica did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, port, base, stop: () => child.kill('SIGKILL') };
+}
+
+/** Starts nginx in front of `apiPorts` with the configuration of `npm run cluster` (dist/local-cluster.js). */
+export async function startNginx(apiPorts) {
+  const { nginxConf } = await import(join(root, 'dist', 'local-cluster.js'));
+  const port = await freePort();
+  const prefix = mkdtempSync(join(tmpdir(), 'maestro-bench-nginx-'));
+  writeFileSync(join(prefix, 'nginx.conf'), nginxConf(port, apiPorts, prefix));
+  const child = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 100) throw new Error('nginx did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // SIGTERM: nginx's fast shutdown, the master stops its worker (SIGKILL would orphan the worker)
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { child, port, base, stop };
+}
+
+/** Resident set size of a process, MiB (VmRSS of /proc/<pid>/status). */
+export function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat; 100 ticks per second). */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of a process and its live descendants (e.g. nginx's master and worker). */
+export function treeCpuSeconds(pid) {
+  let total = 0;
+  try {
+    total = cpuSeconds(pid);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const kid of kids ? kids.split(' ') : []) total += treeCpuSeconds(Number(kid));
+    }
+  } catch {
+    /* exited meanwhile */
+  }
+  return total;
+}
+
+/** Busy CPU seconds of the whole machine so far (/proc/stat: everything but idle and iowait). */
+export function machineCpuSeconds() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return (user + nice + system + irq + softirq + steal) / 100;
 }

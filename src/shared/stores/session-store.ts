@@ -370,19 +370,23 @@ export class SessionStore {
     await this.ctx.redis.del(this.ctx.keys.sessionLookup(id));
   }
 
-  private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object): Promise<Rendered> {
+  /**
+   * Appends to a session's events or timeline and emits `session:updated` (the whole session, contract
+   * 03). `rendered: false` skips rendering it a second time for the response (the task-timeline route
+   * answers without it): a session with a long timeline makes each render cost Redis time.
+   */
+  private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object, rendered = true): Promise<Rendered> {
     const pid = await this.projectOf(id);
     assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
-    const res = await c
-      .rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [JSON.stringify(item)])
+    c.rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [JSON.stringify(item)])
       .hset(key, { lastActivity: String(c.now) }, true)
-      .eventRender('session:updated', 'session', key)
-      .render('session', key)
-      .exec(this.ctx.redis);
-    const json = res.renders[0]!;
+      .eventRender('session:updated', 'session', key);
+    if (rendered) c.render('session', key);
+    const res = await c.exec(this.ctx.redis);
+    const json = res.renders[0] ?? '';
     return { json, version: versionOf(json) };
   }
 
@@ -413,7 +417,7 @@ export class SessionStore {
     await this.tasks.get(actor, taskId);
     const type = input.type ?? 'progress';
     const now = this.ctx.clock();
-    await this.append(actor, input.sessionId, 'timeline', { id: newId('evt', now), type, timestamp: now, message: input.message, taskId });
+    await this.append(actor, input.sessionId, 'timeline', { id: newId('evt', now), type, timestamp: now, message: input.message, taskId }, false);
     return { success: true, taskId, sessionId: input.sessionId, message: input.message, type };
   }
 

@@ -1,0 +1,323 @@
+// HTTP benchmark (issue 7): autocannon (programmatic) against a local cluster (nginx + 2 API replicas
+// on one fresh Redis) and against 1 replica directly, or against any base URL (`--url`). Operations:
+// create, get, list one page, patch a task, append a task timeline entry; each at every dataset size
+// (tasks pre-loaded in the project). Reports req/s, latency p50/p99, the 2/1 replica ratio and where
+// the CPU went.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { machine, machineCpuSeconds, root, startNginx, startQuietApi, startRedis, treeCpuSeconds, versions, writeSection } from './lib.mjs';
+
+const env = process.env;
+export const HTTP_SECONDS = Number(env.BENCH_HTTP_SECONDS ?? 10);
+export const HTTP_WARMUP = Number(env.BENCH_HTTP_WARMUP ?? 2);
+export const HTTP_CONNECTIONS = Number(env.BENCH_HTTP_CONNECTIONS ?? 50);
+export const HTTP_DATASETS = (env.BENCH_HTTP_DATASETS ?? '1000,100000').split(',').map(Number);
+const PRELOAD_CONNECTIONS = Number(env.BENCH_HTTP_PRELOAD_CONNECTIONS ?? 100);
+const PAGE_LIMIT = Number(env.BENCH_HTTP_PAGE_LIMIT ?? 100);
+const SESSIONS = Number(env.BENCH_HTTP_SESSIONS ?? 100);
+const TOKEN = env.BENCH_HTTP_TOKEN;
+/** Creates run last so the reads see exactly the pre-loaded number of tasks. */
+export const OPS = ['get', 'list', 'patch', 'timeline', 'create'];
+
+const jsonHeaders = () => ({ 'content-type': 'application/json', ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}) });
+const pick = (arr) => arr[Math.floor(Math.random() * arr.length)];
+
+/** One JSON request; throws on a non-2xx answer. Returns { body, headers }. */
+export async function call(base, method, path, body) {
+  const send = () =>
+    fetch(base + path, {
+      method,
+      headers: jsonHeaders(),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(120_000),
+    });
+  // a pooled keep-alive connection the server has just closed ("other side closed"): retry once
+  const res = await send().catch((err) => (err?.cause?.code === 'UND_ERR_SOCKET' ? send() : Promise.reject(err)));
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text.slice(0, 200)}`);
+  return { body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+/**
+ * Creates a project with `n` tasks, then walks the task list once to collect page cursors spread
+ * over the whole project. With `direct` (a local Redis: { stores, admin } from dist/shared/stores)
+ * the tasks are written by the store code the API runs for `POST /api/tasks` (the same Lua commit,
+ * PRELOAD_CONNECTIONS in flight), which is faster than HTTP on a small machine; otherwise through
+ * `base` with autocannon (PRELOAD_CONNECTIONS requests in flight).
+ */
+export async function prepareDataset(base, n, direct) {
+  const project = (await call(base, 'POST', '/api/projects', { name: `bench-http-${n}-${Date.now()}`, workingDir: '/tmp' })).body;
+  const ids = [];
+  const t0 = performance.now();
+  const task = { projectId: project.id, title: 'preloaded task', description: 'a task pre-loaded by the HTTP bench' };
+  if (direct) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(PRELOAD_CONNECTIONS, n) }, async () => {
+        while (next < n) {
+          next++;
+          ids.push(JSON.parse((await direct.stores.tasks.create(direct.admin, task)).json).id);
+        }
+      }),
+    );
+  } else if (n > 0) {
+    const r = await autocannon({
+      url: base,
+      connections: Math.min(PRELOAD_CONNECTIONS, n),
+      amount: n,
+      timeout: 60,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/tasks',
+          headers: jsonHeaders(),
+          body: JSON.stringify(task),
+          onResponse: (status, body) => {
+            if (status === 201) ids.push(JSON.parse(body).id);
+          },
+        },
+      ],
+    });
+    if (r.errors || r.non2xx) console.warn(`preload: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  }
+  // top up what failed (if anything), one by one
+  while (ids.length < n) ids.push((await call(base, 'POST', '/api/tasks', task)).body.id);
+  const preloadSeconds = (performance.now() - t0) / 1000;
+
+  // cursors: walk the project once with pages of n/100 (100…1000) tasks
+  const walkLimit = Math.max(PAGE_LIMIT, Math.min(1000, Math.ceil(n / 100)));
+  const cursors = [];
+  let total;
+  for (let cursor = ''; ; ) {
+    const { headers } = await call(base, 'GET', `/api/tasks?projectId=${project.id}&limit=${walkLimit}${cursor ? `&cursor=${cursor}` : ''}`);
+    total ??= headers.get('x-total-count');
+    cursor = headers.get('x-next-cursor') ?? '';
+    if (!cursor) break;
+    cursors.push(cursor);
+  }
+  console.log(`dataset ${n}: project ${project.id}, ${ids.length} tasks in ${preloadSeconds.toFixed(1)} s (${direct ? 'store code' : 'HTTP'}; X-Total-Count ${total}), ${cursors.length} cursors`);
+  return { n, project, ids, cursors, preloadSeconds, total, via: direct ? 'store' : 'http' };
+}
+
+/** { stores, admin, close } over a local Redis: the API's store code, run in this process. */
+export async function directStores(redisUrl, prefix) {
+  const dist = (p) => join(root, 'dist', p);
+  const { createStores } = await import(dist('shared/stores/index.js'));
+  const { createRedis } = await import(dist('shared/redis-connection.js'));
+  const { LOCAL_ADMIN } = await import(dist('shared/principal.js'));
+  const conn = createRedis(redisUrl, { failFast: true, commandTimeoutMs: 5000, name: 'bench' });
+  await new Promise((r) => (conn.status === 'ready' ? r() : conn.once('ready', r)));
+  // the API's defaults for what the stores read from the configuration
+  const stores = createStores(conn, { MAESTRO_REDIS_PREFIX: prefix, EVENT_STREAM_MAXLEN: 10_000 });
+  return { stores, admin: LOCAL_ADMIN, close: () => conn.disconnect() };
+}
+
+/** Sessions for the timeline operation (a fresh pool per measurement, so timelines start short). */
+async function sessionPool(base, data) {
+  const out = [];
+  for (let i = 0; i < SESSIONS; i++) {
+    out.push((await call(base, 'POST', '/api/sessions', { projectId: data.project.id, taskIds: [data.ids[i % data.ids.length]], name: `bench ${i}` })).body.id);
+  }
+  return out;
+}
+
+/** The autocannon request of one operation, each request on a random pre-loaded task / page. */
+function requestOf(op, data, sessions) {
+  const pid = data.project.id;
+  switch (op) {
+    case 'get':
+      return { method: 'GET', setupRequest: (req) => ({ ...req, path: `/api/tasks/${pick(data.ids)}` }) };
+    case 'list': {
+      const starts = ['', ...data.cursors];
+      return {
+        method: 'GET',
+        setupRequest: (req) => {
+          const c = pick(starts);
+          return { ...req, path: `/api/tasks?projectId=${pid}&limit=${PAGE_LIMIT}${c ? `&cursor=${c}` : ''}` };
+        },
+      };
+    }
+    case 'patch':
+      return {
+        method: 'PATCH',
+        body: JSON.stringify({ description: 'patched by the HTTP bench', priority: 'high' }),
+        setupRequest: (req) => ({ ...req, path: `/api/tasks/${pick(data.ids)}` }),
+      };
+    case 'timeline':
+      return {
+        method: 'POST',
+        setupRequest: (req) => ({
+          ...req,
+          path: `/api/tasks/${pick(data.ids)}/timeline`,
+          body: JSON.stringify({ message: 'progress reported by the HTTP bench', sessionId: pick(sessions), type: 'progress' }),
+        }),
+      };
+    case 'create':
+      return { method: 'POST', path: '/api/tasks', body: JSON.stringify({ projectId: pid, title: 'task created by the HTTP bench' }) };
+    default:
+      throw new Error(`unknown op ${op}`);
+  }
+}
+
+/**
+ * Measures one operation against `base`: HTTP_WARMUP s discarded, then HTTP_SECONDS s with
+ * HTTP_CONNECTIONS connections. `pids` (optional, name → pid) are sampled for CPU use.
+ */
+export async function measureOp(base, op, data, pids = {}, { seconds = HTTP_SECONDS, warmup = HTTP_WARMUP } = {}) {
+  const sessions = op === 'timeline' ? await sessionPool(base, data) : [];
+  const opts = { url: base, connections: HTTP_CONNECTIONS, timeout: 30, headers: jsonHeaders(), requests: [requestOf(op, data, sessions)] };
+  const warm = warmup > 0 ? await autocannon({ ...opts, duration: warmup }) : { requests: { total: 0 } };
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, treeCpuSeconds(pid)]));
+  const self0 = process.cpuUsage();
+  const machine0 = machineCpuSeconds();
+  const t0 = performance.now();
+  const r = await autocannon({ ...opts, duration: seconds });
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round((100 * (treeCpuSeconds(pid) - cpu0[k])) / wall)]));
+  const self = process.cpuUsage(self0);
+  cpu.bench = Math.round((self.user + self.system) / 1e4 / wall);
+  cpu.machine = Math.round((100 * (machineCpuSeconds() - machine0)) / wall);
+  const row = {
+    op,
+    n: data.n,
+    rps: Math.round(r.requests.total / r.duration),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    cpu,
+  };
+  // a new session starts with 2 entries (session_started, task_started)
+  if (op === 'timeline') row.entriesPerSession = Math.round(2 + (warm.requests.total + r.requests.total) / sessions.length);
+  return row;
+}
+
+const fmt = (x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(1)) : String(x));
+
+/** `npm run bench -- http [--url <base>]`. */
+export async function runHttpBench({ url } = {}) {
+  const started = performance.now();
+  const rows = [];
+  const preloads = [];
+  let stopAll = async () => {};
+  let topologies;
+  let pids = {};
+  let direct;
+  if (url) {
+    topologies = [{ name: url.replace(/\/+$/, ''), base: url.replace(/\/+$/, '') }];
+  } else {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-bench-http-'));
+    const apiEnv = {
+      REDIS_URL: redis.url,
+      MAESTRO_REDIS_PREFIX: 'bench:',
+      RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
+      SESSION_DIR: join(dir, 'sessions'),
+      DATA_DIR: join(dir, 'data'),
+      TRUST_PROXY: 'loopback',
+      METRICS_PORT: '0',
+    };
+    const replicas = [];
+    for (let i = 0; i < 2; i++) replicas.push(await startQuietApi({ ...apiEnv, NODE_ID: `api${i + 1}` }));
+    const nginx = await startNginx(replicas.map((r) => r.port));
+    direct = await directStores(redis.url, 'bench:');
+    pids = { api1: replicas[0].child.pid, api2: replicas[1].child.pid, nginx: nginx.child.pid, redis: redis.pid };
+    topologies = [
+      { name: '2 replicas + nginx', base: nginx.base },
+      { name: '1 replica, direct', base: replicas[0].base },
+    ];
+    stopAll = async () => {
+      direct.close();
+      await nginx.stop();
+      for (const r of replicas) r.stop();
+      redis.stop();
+    };
+  }
+  try {
+    for (const n of HTTP_DATASETS) {
+      const data = await prepareDataset(topologies[0].base, n, direct);
+      preloads.push({ n, seconds: data.preloadSeconds, total: data.total, cursors: data.cursors.length, via: data.via });
+      for (const op of OPS) {
+        for (const t of topologies) {
+          const row = { topology: t.name, ...(await measureOp(t.base, op, data, pids)) };
+          console.log(JSON.stringify(row));
+          rows.push(row);
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+  const totalSeconds = (performance.now() - started) / 1000;
+  writeResults({ url, rows, preloads, topologies, totalSeconds });
+  return rows;
+}
+
+function writeResults({ url, rows, preloads, topologies, totalSeconds }) {
+  const cmd = `BENCH_HTTP_SECONDS=${HTTP_SECONDS} BENCH_HTTP_WARMUP=${HTTP_WARMUP} BENCH_HTTP_CONNECTIONS=${HTTP_CONNECTIONS} BENCH_HTTP_DATASETS=${HTTP_DATASETS.join(',')} BENCH_HTTP_PAGE_LIMIT=${PAGE_LIMIT} BENCH_HTTP_SESSIONS=${SESSIONS} npm run bench -- http${url ? ` --url ${url}` : ''}`;
+  const opName = {
+    get: 'get task (`GET /api/tasks/:id`)',
+    list: `list one page (\`GET /api/tasks?projectId=…&limit=${PAGE_LIMIT}[&cursor=…]\`)`,
+    patch: 'patch task (`PATCH /api/tasks/:id`)',
+    timeline: 'timeline entry (`POST /api/tasks/:id/timeline`)',
+    create: 'create task (`POST /api/tasks`)',
+  };
+  const preloadTable = `| tasks pre-loaded | time (s) | tasks/s | X-Total-Count after | page cursors collected |
+|---|---|---|---|---|
+${preloads.map((p) => `| ${p.n} | ${p.seconds.toFixed(1)} | ${Math.round(p.n / p.seconds)} | ${p.total ?? '–'} | ${p.cursors} |`).join('\n')}`;
+  const errs = (r) => (r.non2xx || r.errors ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : '');
+  let table;
+  if (url) {
+    table = `| operation | tasks | req/s | p50 / p99 (ms) |
+|---|---|---|---|
+${rows.map((r) => `| ${opName[r.op]} | ${r.n} | ${r.rps}${errs(r)} | ${fmt(r.p50)} / ${fmt(r.p99)} |`).join('\n')}`;
+  } else {
+    const [two, one] = topologies.map((t) => t.name);
+    const lines = [];
+    for (const n of HTTP_DATASETS) {
+      for (const op of OPS) {
+        const a = rows.find((r) => r.op === op && r.n === n && r.topology === two);
+        const b = rows.find((r) => r.op === op && r.n === n && r.topology === one);
+        lines.push(
+          `| ${opName[op]} | ${n} | ${a.rps}${errs(a)} | ${fmt(a.p50)} / ${fmt(a.p99)} | ${b.rps}${errs(b)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${(a.rps / b.rps).toFixed(2)} |`,
+        );
+      }
+    }
+    table = `On ${machine().split(' ')[0]} cores the API replicas, nginx, Redis and autocannon share the CPU (see the CPU table below: the machine is saturated in every measurement), so the ratio 2 / 1 shows contention, not scale-out: a second replica only helps when the first one is not already competing with everything else for the same cores.
+
+| operation | tasks | ${two}: req/s | p50 / p99 (ms) | ${one}: req/s | p50 / p99 (ms) | ratio 2 / 1 |
+|---|---|---|---|---|---|---|
+${lines.join('\n')}
+
+CPU use during each measurement, % of one core (the machine has ${machine().split(' ')[0]} cores; "bench" is this process, autocannon included):
+
+| operation | tasks | topology | api1 | api2 | nginx | redis | bench | whole machine | other processes |
+|---|---|---|---|---|---|---|---|---|---|
+${rows
+  .map((r) => {
+    const c = r.cpu;
+    const other = c.machine - c.api1 - c.api2 - c.nginx - c.redis - c.bench;
+    return `| ${r.op} | ${r.n} | ${r.topology} | ${c.api1} | ${c.api2} | ${c.nginx} | ${c.redis} | ${c.bench} | ${c.machine} | ${Math.max(0, other)} |`;
+  })
+  .join('\n')}`;
+  }
+  const timeline = rows.filter((r) => r.op === 'timeline');
+  const title = url ? 'HTTP against a given URL (`npm run bench -- http --url …`)' : 'HTTP (`npm run bench -- http`)';
+  writeSection(
+    title,
+    `Run ${new Date().toISOString()} on ${machine()}, ${versions()}; ${url ? `target ${url}` : 'Redis, the API replicas, nginx and the bench process (autocannon) share the machine'}. Whole run: ${(totalSeconds / 60).toFixed(1)} min.
+Command: \`${cmd}\`
+
+Each measurement: ${HTTP_WARMUP} s warm-up (discarded), then ${HTTP_SECONDS} s with ${HTTP_CONNECTIONS} connections (autocannon, HTTP/1.1 keep-alive, one request in flight per connection); every request picks a random pre-loaded task (and for lists a random page cursor out of those collected by walking the project once).${url ? '' : ' `MAESTRO_AUTH=disabled`, rate limits off (`RATE_LIMIT_PER_MINUTE=0`, `RATE_LIMIT_PRINCIPAL_PER_MINUTE=0`), `LOG_LEVEL=info` (one log line per request, written to /dev/null).'} Reads run before creates, so they see exactly the pre-loaded count; the timeline operation appends to a fresh pool of ${SESSIONS} sessions per measurement (entries per session at the end: ${timeline.map((r) => r.entriesPerSession).join(', ')}).
+
+Pre-load, ${PRELOAD_CONNECTIONS} creates in flight, ${url ? `\`POST /api/tasks\` through ${url}` : 'by the store code of `POST /api/tasks` (`dist/shared/stores`, the same Lua commit per task) run in the bench process against the cluster\'s Redis'}:
+
+${preloadTable}
+
+${table}`,
+  );
+}
