@@ -147,6 +147,17 @@ describe('maestro backup (issue 6)', () => {
     await h.req('DELETE', `/api/tasks/${t.id}`);
   }, 60_000);
 
+  it('draws a progress bar on a terminal (run under `script`, which gives the CLI a TTY)', async (ctx) => {
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('script', ['--version']).error) ctx.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
+    const cmd = [process.execPath, CLI, 'backup', 'create', '--dir', dir, '--prefix', h.prefix].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, REDIS_URL: h.testRedis.url }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/backup \[[=\-\u2588\u2591 ]+\] 100% \| \d+\/\d+/);
+    expect(r.stdout).toMatch(/Backup written: .*maestro-backup-.*\.jsonl\.gz/);
+  });
+
   it('restores under another prefix; refuses a prefix that holds data, and a truncated or foreign file, changing nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
     const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout) as { file: string };
