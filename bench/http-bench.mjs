@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { machine, machineCpuSeconds, root, startNginx, startQuietApi, startRedis, treeCpuSeconds, versions, writeSection } from './lib.mjs';
+import { benchApiEnv, machine, machineCpuSeconds, root, startNginx, startQuietApi, startRedis, treeCpuSeconds, versions, writeSection } from './lib.mjs';
 
 const env = process.env;
 export const HTTP_SECONDS = Number(env.BENCH_HTTP_SECONDS ?? 10);
@@ -211,16 +211,7 @@ export async function runHttpBench({ url } = {}) {
   } else {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'maestro-bench-http-'));
-    const apiEnv = {
-      REDIS_URL: redis.url,
-      MAESTRO_REDIS_PREFIX: 'bench:',
-      RATE_LIMIT_PER_MINUTE: '0',
-      RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
-      SESSION_DIR: join(dir, 'sessions'),
-      DATA_DIR: join(dir, 'data'),
-      TRUST_PROXY: 'loopback',
-      METRICS_PORT: '0',
-    };
+    const apiEnv = benchApiEnv(redis.url, dir, { TRUST_PROXY: 'loopback' });
     const replicas = [];
     for (let i = 0; i < 2; i++) replicas.push(await startQuietApi({ ...apiEnv, NODE_ID: `api${i + 1}` }));
     const nginx = await startNginx(replicas.map((r) => r.port));

@@ -180,3 +180,35 @@ export function machineCpuSeconds() {
   const [user, nice, system, , , irq, softirq, steal] = f;
   return (user + nice + system + irq + softirq + steal) / 100;
 }
+
+/**
+ * Starts `threads` worker threads of ws-bench-clients.mjs holding WebSocket clients to `urls` (split
+ * round-robin); resolves with the workers once every thread reports its clients connected.
+ */
+export async function startClientThreads(urls, threads) {
+  const { Worker } = await import('node:worker_threads');
+  const workers = [];
+  for (let t = 0; t < threads; t++) {
+    const w = new Worker(new URL('./ws-bench-clients.mjs', import.meta.url), { workerData: { urls: urls.filter((_, i) => i % threads === t) } });
+    await new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    workers.push(w);
+  }
+  return workers;
+}
+
+/** Environment of the API replicas a local bench starts (rate limits off, dirs under `dir`). */
+export function benchApiEnv(redisUrl, dir, extra = {}) {
+  return {
+    REDIS_URL: redisUrl,
+    MAESTRO_REDIS_PREFIX: 'bench:',
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
+    SESSION_DIR: join(dir, 'sessions'),
+    DATA_DIR: join(dir, 'data'),
+    METRICS_PORT: '0',
+    ...extra,
+  };
+}

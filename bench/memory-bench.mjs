@@ -5,9 +5,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { HTTP_CONNECTIONS, HTTP_DATASETS, directStores, measureOp, prepareDataset } from './http-bench.mjs';
-import { machine, rssMiB, startQuietApi, startRedis, versions, writeSection } from './lib.mjs';
+import { benchApiEnv, machine, rssMiB, startClientThreads, startQuietApi, startRedis, versions, writeSection } from './lib.mjs';
 
 const env = process.env;
 const DATASETS = (env.BENCH_MEMORY_DATASETS ?? HTTP_DATASETS.join(',')).split(',').map(Number);
@@ -27,15 +26,7 @@ async function memory(api) {
 
 async function connectClients(base) {
   const urls = Array.from({ length: CLIENTS }, () => base.replace('http', 'ws') + '/');
-  const workers = [];
-  for (let t = 0; t < THREADS; t++) {
-    const w = new Worker(new URL('./ws-bench-clients.mjs', import.meta.url), { workerData: { urls: urls.filter((_, i) => i % THREADS === t) } });
-    await new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-    workers.push(w);
-  }
+  const workers = await startClientThreads(urls, THREADS);
   return async () => {
     for (const w of workers) {
       await new Promise((resolve) => {
@@ -51,15 +42,7 @@ export async function runMemoryBench() {
   const started = performance.now();
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'maestro-bench-memory-'));
-  const apiEnv = {
-    REDIS_URL: redis.url,
-    MAESTRO_REDIS_PREFIX: 'bench:',
-    RATE_LIMIT_PER_MINUTE: '0',
-    RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
-    SESSION_DIR: join(dir, 'sessions'),
-    DATA_DIR: join(dir, 'data'),
-    METRICS_PORT: '0',
-  };
+  const apiEnv = benchApiEnv(redis.url, dir);
   const rows = [];
   const loader = await startQuietApi(apiEnv);
   const direct = await directStores(redis.url, 'bench:');

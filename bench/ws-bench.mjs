@@ -1,8 +1,7 @@
 // WebSocket fan-out benchmark (issue "Realtime"): 2 API replicas, N clients spread over them,
 // writes at a steady rate through both replicas; reports delivered events/s, latency
 // (write acknowledged → received, write sent → received), events lost, replica RSS.
-import { Worker } from 'node:worker_threads';
-import { machine, percentile, startProcess, startRedis, writeSection } from './lib.mjs';
+import { machine, percentile, startClientThreads, startProcess, startRedis, writeSection } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_WS_CLIENTS ?? 1000);
 /** Write rates to run, writes (= events) per second in total, e.g. `50,200`. */
@@ -57,15 +56,7 @@ async function runOnce(rate) {
   // Clients live in worker threads, half on each replica, so that receiving does not stall the
   // writer's clock.
   const urls = Array.from({ length: CLIENTS }, (_, i) => replicas[i % 2].base.replace('http', 'ws') + '/');
-  const workers = [];
-  for (let t = 0; t < THREADS; t++) {
-    const w = new Worker(new URL('./ws-bench-clients.mjs', import.meta.url), { workerData: { urls: urls.filter((_, i) => i % THREADS === t) } });
-    await new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-    workers.push(w);
-  }
+  const workers = await startClientThreads(urls, THREADS);
 
   // Steady writes through both replicas.
   const sent = new Map(); // taskId → { sentAt, ackAt }
