@@ -4,6 +4,25 @@ import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { hasRedisBinaries, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { call } from '../helpers/processes.js';
+import { PassThrough } from 'node:stream';
+import type { Cluster } from 'ioredis';
+import { exportBackup, restoreBackup } from '../../src/shared/backup/backup.js';
+import { createRedis } from '../../src/shared/redis-connection.js';
+
+/** A backup of `prefix` as parsed lines, the header's time and prefix blanked (to compare two). */
+async function backupLines(redis: Cluster, prefix: string, optimisticAttempts?: number): Promise<unknown[]> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  await exportBackup(redis, prefix, out, undefined, { optimisticAttempts });
+  out.end();
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .map((r) => (r.kind === 'header' ? { ...r, createdAt: 0, prefix: '' } : r));
+}
 
 const enabled = hasRedisBinaries();
 let cluster: TestRedisCluster;
@@ -55,5 +74,50 @@ describe.runIf(enabled)('on a 3-master Redis Cluster', () => {
     expect(listed.body.map((p: { name: string }) => p.name)).toEqual(['a', 'b', 'c', 'd']);
     const blocked = await call(base, 'DELETE', `/api/v1/projects/${projects[0]!.body.id}`);
     expect(blocked.status).toBe(422);
+
   });
+
+  it('backs up (optimistic and atomic-copy reads) and restores under another prefix, keys on every master', async () => {
+    const redis = createRedis(cluster.url) as Cluster;
+    try {
+      const optimistic = await backupLines(redis, 'ct:');
+      const copied = await backupLines(redis, 'ct:', 0);
+      expect(copied).toEqual(optimistic);
+      const text = optimistic.map((l) => JSON.stringify(l)).join('\n') + '\n';
+      const { Readable } = await import('node:stream');
+      const summary = await restoreBackup(redis, 'ct2:', Readable.from([text]));
+      expect(summary.keys).toBeGreaterThan(40);
+      expect(await backupLines(redis, 'ct2:')).toEqual(optimistic);
+      // what the API serves from the restored prefix equals the original
+      const other = await startApi(
+        loadConfig({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: cluster.url, MAESTRO_AUTH: 'disabled', LOG_LEVEL: 'silent', MAESTRO_REDIS_PREFIX: 'ct2:' }),
+        createLogger('cluster-test', 'silent'),
+      );
+      try {
+        const otherBase = `http://127.0.0.1:${other.port}`;
+        for (const path of ['/api/v1/projects', '/api/v1/tasks?limit=100', '/api/v1/sessions', '/api/v1/templates']) {
+          expect((await call(otherBase, 'GET', path)).body).toEqual((await call(base, 'GET', path)).body);
+        }
+      } finally {
+        await other.close();
+      }
+    } finally {
+      redis.disconnect();
+    }
+  }, 60_000);
+
+  it('rate limits hold on a Cluster (the limiter script is loaded on every master, not one)', async () => {
+    const limited = await startApi(
+      loadConfig({ PORT: '0', HOST: '127.0.0.1', REDIS_URL: cluster.url, MAESTRO_AUTH: 'disabled', LOG_LEVEL: 'silent', MAESTRO_REDIS_PREFIX: `rl${Date.now()}:`, RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0' }),
+      createLogger('cluster-test', 'silent'),
+    );
+    try {
+      const lbase = `http://127.0.0.1:${limited.port}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await call(lbase, 'GET', '/api/v1/projects')).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    } finally {
+      await limited.close();
+    }
+  }, 30_000);
 });

@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
 import type { Config } from '../../shared/config.js';
+import { Cluster } from 'ioredis';
 import type { RedisClient } from '../../shared/redis-connection.js';
 
 /** The limiters of the API (security issue: global per IP, per principal, strict for auth and spawn). */
@@ -13,6 +14,20 @@ export interface RateLimiters {
 }
 
 const ipKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
+
+/**
+ * `SCRIPT LOAD` for the limiter's script: on a Cluster it must reach every master (a key's EVALSHA
+ * runs on the master of its slot; loading on one random node left the others answering NOSCRIPT,
+ * which turned the limits off). Waits for the connection (start-up only).
+ */
+async function loadScript(redis: RedisClient, args: string[]): Promise<unknown> {
+  if (redis instanceof Cluster) {
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    const results = await Promise.all(redis.nodes('master').map((n) => n.call('SCRIPT', ...args)));
+    return results[0];
+  }
+  return redis.call('SCRIPT', ...args);
+}
 
 /**
  * Builds the limiters over Redis (rate-limit-redis), so they hold across every replica. Each window
@@ -34,8 +49,10 @@ export function createRateLimiters(redis: RedisClient, config: Config): RateLimi
         // ioredis `call` sends a raw command (routed by key in Cluster mode). Only the script load at
         // start-up waits for Redis; a count while Redis is away fails at once, so the request goes
         // on (passOnStoreError) and answers 503 quickly instead of waiting in the offline queue.
-        sendCommand: (command: string, ...args: string[]) =>
-          (command.toUpperCase() === 'SCRIPT' || redis.status === 'ready' ? redis.call(command, ...args) : Promise.reject(new Error('Redis unavailable'))) as never,
+        sendCommand: (command: string, ...args: string[]) => {
+          if (command.toUpperCase() === 'SCRIPT') return loadScript(redis, args) as never;
+          return (redis.status === 'ready' ? redis.call(command, ...args) : Promise.reject(new Error('Redis unavailable'))) as never;
+        },
         prefix: `${config.MAESTRO_REDIS_PREFIX}rl:${name}:`,
       }),
       handler: (req, res) => {

@@ -90,6 +90,13 @@ function slotOf(rel: string): string {
 
 /** Every key under `match` (SCAN on each master of a Cluster), as full key names. */
 export async function scanKeys(redis: RedisClient, match: string): Promise<string[]> {
+  if (redis instanceof Cluster && redis.status !== 'ready') {
+    // the masters are known only once the client has read the slot map
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('Redis Cluster not ready')), 30_000);
+      redis.once('ready', () => (clearTimeout(timer), resolve()));
+    });
+  }
   const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const out: string[] = [];
   for (const node of nodes) {
