@@ -243,6 +243,19 @@ describe('spawn and the CLI with authentication on', () => {
       expect(me.body).toMatchObject({ id: owner.id, projectId: p.id, credential: 'apiKey' });
       expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key))).status).toBe(200);
       expect((await h.req('GET', `/api/v1/projects/${other.id}`, undefined, as(key))).status).toBe(404);
+      // the agent works with its key until its session ends; then the key is revoked
+      const sid = r.body.sessionId;
+      expect((await h.req('PATCH', `/api/v1/sessions/${sid}`, { status: 'working' }, as(key))).status).toBe(200);
+      expect((await h.req('PATCH', `/api/v1/sessions/${sid}`, { status: 'completed' }, as(key))).status).toBe(200);
+      expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key))).status).toBe(401);
+      const keys = (await h.req('GET', '/api/v1/api-keys', undefined, as(owner.token))).body as { name: string; revokedAt: number | null }[];
+      expect(keys.find((k) => k.name === `session ${sid}`)?.revokedAt).toBeGreaterThan(0);
+      // a deleted session's key goes too
+      const r2 = await h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
+      const key2 = r2.body.envVars.MAESTRO_API_KEY;
+      expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key2))).status).toBe(200);
+      expect((await h.req('DELETE', `/api/v1/sessions/${r2.body.sessionId}`, undefined, as(owner.token))).status).toBe(200);
+      expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key2))).status).toBe(401);
     } finally {
       await worker.close();
     }

@@ -188,6 +188,16 @@ export class IdentityStore {
     return this.publicKey({ ...h, revokedAt: String(Date.now()) });
   }
 
+  /**
+   * Revokes key `id` whoever owns it (a system action: the key a spawn minted for a session, revoked
+   * when the session ends). No-op for an unknown or already revoked key.
+   */
+  async revokeKeyById(id: string): Promise<void> {
+    const key = this.k.apiKey(id);
+    const [exists, revoked] = await this.redis.hmget(key, 'id', 'revokedAt');
+    if (exists && !revoked) await this.redis.hset(key, 'revokedAt', String(Date.now()));
+  }
+
   /** The principal of a presented key, or undefined (unknown, wrong secret, revoked, user gone). */
   async authenticateKey(presented: string): Promise<Principal | undefined> {
     const m = /^mk_([\w]+)\.([\w-]+)$/.exec(presented);

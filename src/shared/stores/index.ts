@@ -30,6 +30,7 @@ export function createStores(
   const projects = new ProjectStore(ctx, identity);
   const tasks = new TaskStore(ctx, projects);
   const sessions = new SessionStore(ctx, projects, tasks);
+  sessions.onKeyEnded = (keyId) => identity.revokeKeyById(keyId);
   const queues = new QueueStore(ctx, sessions, tasks);
   const templates = new TemplateStore(ctx);
   return { ctx, projects, tasks, sessions, queues, templates, identity };

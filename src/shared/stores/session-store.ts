@@ -37,11 +37,22 @@ export interface SpawnSessionInput {
  * belong to the session's project (cluster-safe: one slot per change).
  */
 export class SessionStore {
+  /**
+   * Called with the id of the API key a spawn minted for a session once that session has ended
+   * (completed, failed, stopped or deleted): createStores revokes it (security issue: a key lives as
+   * long as its session). Best effort, after the change is committed.
+   */
+  onKeyEnded?: (keyId: string) => Promise<void>;
+
   constructor(
     private readonly ctx: StoreContext,
     private readonly projects: ProjectStore,
     private readonly tasks: TaskStore,
   ) {}
+
+  private endKey(keyId: string | undefined): Promise<void> {
+    return keyId && this.onKeyEnded ? this.onKeyEnded(keyId).catch(() => undefined) : Promise.resolve();
+  }
 
   /** Project id of session `id`, or undefined. */
   async projectOf(id: string): Promise<string | undefined> {
@@ -59,7 +70,7 @@ export class SessionStore {
   /** Reads the fields needed to move indexes; undefined when the session does not exist. */
   private async readCore(pid: string, id: string) {
     const key = this.ctx.keys.session(pid, id);
-    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy', 'archivedAt'] as const;
+    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy', 'archivedAt', 'apiKeyId'] as const;
     const cur = decodeFields(names, await this.ctx.redis.hmget(key, ...names));
     if (cur.version === undefined) return undefined;
     return {
@@ -70,6 +81,7 @@ export class SessionStore {
       version: cur.version as number,
       strategy: cur.strategy as string,
       archivedAt: cur.archivedAt as number | undefined,
+      apiKeyId: cur.apiKeyId as string | undefined,
     };
   }
 
@@ -307,24 +319,29 @@ export class SessionStore {
         .eventRender('session:updated', 'session', key)
         .render('session', key)
         .exec(this.ctx.redis);
+      if (input.status !== undefined && FINISHED.has(input.status)) await this.endKey(cur.apiKeyId);
       const json = res.renders[0]!;
       return { json, version: versionOf(json) };
     }, ifMatch);
   }
 
-  /** Merges `env` into the session (spawn step 7) and emits the given events in one step. */
+  /**
+   * Merges `env` into the session (spawn step 7) and emits the given events in one step; records the
+   * id of the API key minted for it (not rendered), revoked when the session ends.
+   */
   async setSpawnEnv(
     pid: string,
     id: string,
     env: Record<string, string>,
     after: (c: Commit, sessionKey: string) => void,
+    apiKeyId?: string,
   ): Promise<string> {
     const key = this.ctx.keys.session(pid, id);
     return withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
       const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
-      c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now }), true);
+      c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now, apiKeyId }), true);
       c.eventRender('session:updated', 'session', key);
       after(c, key);
       const res = await c.render('session', key).exec(this.ctx.redis);
@@ -349,6 +366,7 @@ export class SessionStore {
       this.statusIndexes(c, pid, indexMember(cur.startedAt, id), cur.status, 'failed');
       c.hset(key, encodeFields({ status: 'failed', completedAt: c.now, lastActivity: c.now, metadata }), true);
       await c.eventRender('session:updated', 'session', key).exec(this.ctx.redis);
+      await this.endKey(cur.apiKeyId);
     });
   }
 
@@ -366,6 +384,7 @@ export class SessionStore {
       const c = this.ctx.commit(pid);
       this.removeInto(c, pid, id, cur);
       await c.event('session:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
+      await this.endKey(cur.apiKeyId);
     }, ifMatch);
     await this.ctx.redis.del(this.ctx.keys.sessionLookup(id));
   }
