@@ -39,6 +39,9 @@ interface World {
 }
 
 /** Each route: its kind and, for writes, a valid body (so validation cannot answer before access). */
+/** Changing the owner's custom template: its creator (owner) and admins only. */
+const TEMPLATE_CHANGE: Partial<Record<Who, number>> = { other: 403, viewer: 403, editor: 403, scopedOther: 403 };
+
 const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: Partial<Record<Who, number>> }> = {
   'post /auth/register': { kind: 'public' },
   'post /auth/login': { kind: 'public' },
@@ -64,10 +67,11 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'post /skills/{id}/reload': { kind: 'openRead' },
   // a project-scoped key cannot create (and own) other projects
   'post /projects': { kind: 'globalWrite', body: () => ({ name: 'new' }), deny: { scopedOther: 403 } },
-  'post /templates': { kind: 'globalWrite', body: () => ({ name: 'n', role: 'worker', content: 'c' }) },
-  'put /templates/{id}': { kind: 'globalWrite', body: () => ({ name: 'renamed' }) },
-  'post /templates/{id}/reset': { kind: 'globalWrite' },
-  'delete /templates/{id}': { kind: 'globalWrite' },
+  'post /templates': { kind: 'globalWrite', body: () => ({ name: 'n', role: 'worker', content: 'c' }), deny: { scopedOther: 403 } },
+  // the matrix's template is the owner's own custom template: its creator and admins may change it
+  'put /templates/{id}': { kind: 'globalWrite', body: () => ({ name: 'renamed' }), deny: TEMPLATE_CHANGE },
+  'post /templates/{id}/reset': { kind: 'globalWrite', deny: TEMPLATE_CHANGE },
+  'delete /templates/{id}': { kind: 'globalWrite', deny: TEMPLATE_CHANGE },
   'get /projects/{id}': { kind: 'projectRead' },
   'get /projects/{id}/members': { kind: 'projectRead' },
   'get /tasks/{id}': { kind: 'projectRead' },
@@ -164,6 +168,19 @@ function fill(path: string, w: World): string {
 }
 
 describe('access matrix', () => {
+  it('a default template (every project\'s prompt) is changed by admins only', async () => {
+    const def = (await h.req('GET', '/api/v1/templates/role/worker', undefined, cred.owner)).body;
+    expect(def.isDefault).toBe(true);
+    for (const who of ['owner', 'editor', 'other'] as Who[]) {
+      const r = await h.req('PUT', `/api/v1/templates/${def.id}`, { content: 'hijacked' }, cred[who]);
+      expect([who, r.status, r.body.message]).toEqual([who, 403, 'Only an admin can change a default template']);
+      expect((await h.req('POST', `/api/v1/templates/${def.id}/reset`, undefined, cred[who])).status).toBe(403);
+    }
+    expect((await h.req('GET', `/api/v1/templates/${def.id}`, undefined, cred.owner)).body.content).not.toBe('hijacked');
+    expect((await h.req('PUT', `/api/v1/templates/${def.id}`, { content: 'by an admin' }, cred.admin)).status).toBe(200);
+    expect((await h.req('POST', `/api/v1/templates/${def.id}/reset`, undefined, cred.admin)).status).toBe(200);
+  });
+
   it('every route has a row, and every principal gets what its role allows', async () => {
     const served = listRoutes(createApp(h.api.deps))
       .filter((r) => r.path.startsWith('/api/v1/'))

@@ -26,8 +26,25 @@ export class TemplateStore {
     return `${this.ctx.keys.prefix}{templates}:role:${role}`;
   }
 
+  /**
+   * Templates are shared by every project (they shape every agent's prompt), so: read-only and
+   * project-scoped credentials change none (403).
+   */
   private assertWriter(actor: Principal): void {
     if (actor.readOnly) throw new ForbiddenError('Read-only credential');
+    if (actor.projectId) throw new ForbiddenError('A project-scoped credential cannot change templates');
+  }
+
+  /**
+   * Who may change an existing template: an admin; else its creator, and only for a custom (not
+   * default) template — a default template is every project's prompt. 404 when it does not exist.
+   */
+  private async assertMayChange(actor: Principal, id: string): Promise<void> {
+    const [isDefault, ownerId] = await this.ctx.redis.hmget(this.ctx.keys.template(id), 'isDefault', 'ownerId');
+    if (isDefault === null) throw new NotFoundError('Template', id);
+    if (actor.admin) return;
+    if (isDefault === 'true') throw new ForbiddenError('Only an admin can change a default template');
+    if (ownerId !== JSON.stringify(actor.id)) throw new ForbiddenError('Only an admin or the creator of a template can change it');
   }
 
   /**
@@ -105,6 +122,7 @@ export class TemplateStore {
     if (!input.name && !input.content) {
       throw new ValidationError('At least one of name or content is required', [{ path: 'body', message: 'At least one of name or content is required' }], 'route');
     }
+    await this.assertMayChange(actor, id);
     const key = this.ctx.keys.template(id);
     return withRetry(async () => {
       const c = this.ctx.templateCommit();
@@ -125,6 +143,7 @@ export class TemplateStore {
    */
   async reset(actor: Principal, id: string, ifMatch?: number): Promise<Rendered> {
     this.assertWriter(actor);
+    await this.assertMayChange(actor, id);
     const key = this.ctx.keys.template(id);
     const role = await this.ctx.redis.hget(key, 'role');
     if (!role) throw new NotFoundError('Template', id);
@@ -152,6 +171,7 @@ export class TemplateStore {
     // role, isDefault and createdAt never change, so reading them before the atomic step is safe
     const [role, isDefault, createdAt] = await this.ctx.redis.hmget(key, 'role', 'isDefault', 'createdAt');
     if (!role || !createdAt) throw new NotFoundError('Template', id);
+    await this.assertMayChange(actor, id);
     if (isDefault === 'true') {
       throw new AppError(500, 'INTERNAL_ERROR', 'Cannot delete default template. Use resetToDefault instead.', { envelope: 'route' });
     }
