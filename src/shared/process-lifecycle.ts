@@ -4,17 +4,21 @@ import { createLogger, prettyLogs, type Logger } from './logger.js';
 import type { RedisClient } from './redis-connection.js';
 
 /**
- * Runs `stop` once on SIGTERM/SIGINT; a second signal or `hardStopMs` (ms) elapsing forces exit(1)
- * (contract 06 "Process behaviour", DESIGN.md "graceful shutdown").
+ * Runs `stop` once on SIGTERM/SIGINT; the same signal a second time, or `hardStopMs` (ms) elapsing,
+ * forces exit(1) (contract 06 "Process behaviour": a second SIGINT; DESIGN.md "graceful shutdown").
+ * The other signal during shutdown is ignored.
  */
 export function onShutdownSignal(logger: Logger, hardStopMs: number, stop: () => Promise<void>): void {
-  let stopping = false;
+  let stopping: NodeJS.Signals | undefined;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // Ctrl-C under `npm start` delivers SIGINT from the terminal and SIGTERM from the supervisor at
+      // once: only the same signal again (a second Ctrl-C) means "stop now".
+      if (signal !== stopping) return;
       logger.warn({ signal }, 'second signal: forcing exit');
       process.exit(1);
     }
-    stopping = true;
+    stopping = signal;
     logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error('shutdown took too long: forcing exit');
