@@ -4,25 +4,11 @@ import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { hasRedisBinaries, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { call } from '../helpers/processes.js';
-import { PassThrough } from 'node:stream';
 import type { Cluster } from 'ioredis';
-import { exportBackup, restoreBackup } from '../../src/shared/backup/backup.js';
+import { restoreBackup } from '../../src/shared/backup/backup.js';
+import { backupLines } from '../helpers/backup-lines.js';
 import { createRedis } from '../../src/shared/redis-connection.js';
 
-/** A backup of `prefix` as parsed lines, the header's time and prefix blanked (to compare two). */
-async function backupLines(redis: Cluster, prefix: string, optimisticAttempts?: number): Promise<unknown[]> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await exportBackup(redis, prefix, out, undefined, { optimisticAttempts });
-  out.end();
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .map((r) => (r.kind === 'header' ? { ...r, createdAt: 0, prefix: '' } : r));
-}
 
 const enabled = hasRedisBinaries();
 let cluster: TestRedisCluster;

@@ -9,6 +9,7 @@ import { BackupError, exportBackup, isBackedUp, restoreBackup, scanKeys } from '
 import { startHarness, type Harness } from '../helpers/api-harness.js';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { useHarness } from '../helpers/use-harness.js';
+import { backupLines } from '../helpers/backup-lines.js';
 import { connect } from '../helpers/ws-client.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -26,21 +27,6 @@ function maestro(args: string[], env: Record<string, string> = {}): Promise<{ st
       (err, stdout, stderr) => res({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
     );
   });
-}
-
-/** Every line of a backup of `prefix`, except the header's time (for comparing two exports). */
-async function exportLines(prefix: string): Promise<unknown[]> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await exportBackup(h.redis, prefix, out);
-  out.end();
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .map((r) => (r.kind === 'header' ? { ...r, createdAt: 0, prefix: '' } : r));
 }
 
 /** What the API serves for everything in the data set (JSON texts compared as parsed values). */
@@ -101,7 +87,7 @@ describe('maestro backup (issue 6)', () => {
   it('backup → wipe the prefix → restore: every entity, link, queue, template and stream position identical, through the CLI', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
     const before = await served(h, ids);
-    const linesBefore = await exportLines(h.prefix);
+    const linesBefore = await backupLines(h.redis, h.prefix);
     const streamsBefore = await Promise.all(ids.projects.map((p) => h.redis.xinfo('STREAM', `${h.prefix}{${p}}:events`)));
     const eventsBefore = await Promise.all(ids.projects.map((p) => h.events(p)));
 
@@ -125,7 +111,7 @@ describe('maestro backup (issue 6)', () => {
     expect(restored.stderr).toBe('');
     expect(JSON.parse(restored.stdout)).toMatchObject({ keys: c.keys, prefix: h.prefix });
 
-    expect(await exportLines(h.prefix)).toEqual(linesBefore);
+    expect(await backupLines(h.redis, h.prefix)).toEqual(linesBefore);
     expect(await served(h, ids)).toEqual(before);
     for (let i = 0; i < ids.projects.length; i++) {
       expect(await h.redis.xinfo('STREAM', `${h.prefix}{${ids.projects[i]}}:events`)).toEqual(streamsBefore[i]);
