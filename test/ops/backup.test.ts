@@ -149,7 +149,9 @@ describe('maestro backup (issue 6)', () => {
     const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout) as { file: string };
     const other = await startHarness(h.testRedis.url);
     try {
-      // `other` seeded its default templates: the prefix is not empty → refused, nothing written
+      // `other` seeds its default templates (asynchronously, once Redis is ready): wait for both, so
+      // the prefix is not empty → refused, nothing written
+      for (let i = 0; i < 100 && (await other.req('GET', '/api/templates')).body.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       const dataKeys = async () => (await scanKeys(h.redis, `${other.prefix}*`)).filter((k) => isBackedUp(k.slice(other.prefix.length))).sort();
       const keysBefore = await dataKeys();
       const refused = await maestro(['backup', 'restore', c.file, '--prefix', other.prefix]);

@@ -75,6 +75,8 @@ let dataDir: string;
 let report: { imported: Record<string, number>; skipped: { kind: string; id: string; reason: string }[]; notes: { kind: string; id: string; reason: string }[] };
 
 beforeAll(async () => {
+  // the API seeds its default templates once Redis is ready: let it finish (the migration replaces one)
+  for (let i = 0; i < 100 && (await h.req('GET', '/api/templates')).body.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
   dataDir = buildDataDir();
   const r = await maestro(['migrate', '--from', dataDir, '--prefix', h.prefix, '--json']);
   expect(r.stderr).toBe('');
