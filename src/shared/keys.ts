@@ -118,6 +118,10 @@ export class Keys {
   get templateEvents(): string {
     return `${this.prefix}{templates}:events`;
   }
+  /** Templates of one role, in creation order (lexicographic index). */
+  templateRole(role: string): string {
+    return `${this.prefix}{templates}:role:${role}`;
+  }
   /** The templates' key registry (see `registry`). */
   get templateRegistry(): string {
     return `${this.prefix}{templates}:keys`;

@@ -43,6 +43,8 @@ export interface MigrationReport {
 }
 
 type Doc = Record<string, unknown>;
+/** A JSON file of the store: its parsed object, or why it could not be read. */
+type JsonFile = { file: string; doc?: Doc; error?: string };
 const OWNER = 'migration';
 const PROJECT_FIELDS = new Set(['id', 'name', 'workingDir', 'description', 'metadata', 'createdAt', 'updatedAt']);
 
@@ -56,7 +58,7 @@ const str = (v: unknown, dflt: string): string => (typeof v === 'string' ? v : d
 const strArray = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
 /** JSON files of a directory, as [file, parsed | Error]; [] when the directory does not exist. */
-async function readJsonDir(dir: string): Promise<{ file: string; doc?: Doc; error?: string }[]> {
+async function readJsonDir(dir: string): Promise<JsonFile[]> {
   let names: string[];
   try {
     names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && d.name.endsWith('.json')).map((d) => d.name).sort();
@@ -113,26 +115,64 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
   let done = 0;
   const tick = () => onProgress?.(++done, total);
 
-  /** Runs one atomic write; true when written, false when the entity was already there. */
-  const write = async (c: ReturnType<typeof ctx.commit>): Promise<boolean> => {
+  /**
+   * Runs one entity's atomic write: true when written (counted as imported, with `note` if given),
+   * false when the entity was already there (reported as skipped).
+   */
+  const write = async (c: ReturnType<typeof ctx.commit>, e: MigrationEntry, note?: string): Promise<boolean> => {
     try {
       await c.exec(redis);
-      return true;
     } catch (err) {
-      if (err instanceof AppError && err.status === 409) return false;
+      if (err instanceof AppError && err.status === 409) {
+        skip({ ...e, reason: 'already present' });
+        return false;
+      }
       throw err;
     }
+    report.imported[e.kind]++;
+    if (note) report.notes.push({ ...e, reason: note });
+    return true;
+  };
+
+  /** The file's document and its id (`idField`), or undefined after reporting it skipped. */
+  const identified = (kind: MigrationEntry['kind'], f: JsonFile, idField = 'id'): { doc: Doc; id: string } | undefined => {
+    tick();
+    const id = f.doc && typeof f.doc[idField] === 'string' ? (f.doc[idField] as string) : '';
+    if (f.doc && id) return { doc: f.doc, id };
+    skip({ kind, id: id || '?', file: f.file, reason: f.error ?? `no ${idField}` });
+    return undefined;
+  };
+
+  /** Whether a project exists (memoised: tasks and sessions ask once per project, not per entity). */
+  const projectIds = new Map<string, boolean>();
+  const projectExists = async (pid: string): Promise<boolean> => {
+    let known = projectIds.get(pid);
+    if (known === undefined) projectIds.set(pid, (known = (await redis.exists(k.project(pid))) === 1));
+    return known;
+  };
+
+  /**
+   * The project a task or session belongs to, or undefined after reporting it skipped: the project
+   * must exist, and the id must not already belong to another project (`lookup` is the id's lookup key).
+   */
+  const placed = async (e: MigrationEntry, pid: string, lookup: string): Promise<string | undefined> => {
+    if (!pid || !(await projectExists(pid))) {
+      skip({ ...e, reason: pid ? `project ${pid} not found` : 'no projectId' });
+      return undefined;
+    }
+    const owner = await redis.get(lookup);
+    if (owner && owner !== pid) {
+      skip({ ...e, reason: `id already used by a ${e.kind} of project ${owner}` });
+      return undefined;
+    }
+    return pid;
   };
 
   // ── projects ──
   for (const f of projects) {
-    tick();
-    const id = f.doc && typeof f.doc.id === 'string' ? f.doc.id : '';
-    if (!f.doc || !id) {
-      skip({ kind: 'project', id: id || '?', file: f.file, reason: f.error ?? 'no id' });
-      continue;
-    }
-    const p = f.doc;
+    const found = identified('project', f);
+    if (!found) continue;
+    const { doc: p, id } = found;
     const createdAt = num(p.createdAt, idTime(id));
     const dropped = Object.keys(p).filter((x) => !PROJECT_FIELDS.has(x));
     const key = k.project(id);
@@ -152,32 +192,19 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
       }),
     );
     await redis.zadd(k.projectIndex, 0, indexMember(createdAt, id));
-    if (await write(c)) {
-      report.imported.project++;
-      if (dropped.length) report.notes.push({ kind: 'project', id, file: f.file, reason: `fields not kept (the API keeps name, workingDir, description, metadata): ${dropped.join(', ')}` });
-    } else skip({ kind: 'project', id, file: f.file, reason: 'already present' });
+    if (await write(c, { kind: 'project', id, file: f.file }, dropped.length ? `fields not kept (the API keeps name, workingDir, description, metadata): ${dropped.join(', ')}` : undefined)) {
+      projectIds.set(id, true);
+    }
   }
-  const projectExists = async (pid: string) => (await redis.exists(k.project(pid))) === 1;
 
   // ── tasks ──
   for (const f of taskFiles) {
-    tick();
-    const id = f.doc && typeof f.doc.id === 'string' ? f.doc.id : '';
-    if (!f.doc || !id) {
-      skip({ kind: 'task', id: id || '?', file: f.file, reason: f.error ?? 'no id' });
-      continue;
-    }
-    const t = f.doc;
-    const pid = str(t.projectId, '');
-    if (!pid || !(await projectExists(pid))) {
-      skip({ kind: 'task', id, file: f.file, reason: pid ? `project ${pid} not found` : 'no projectId' });
-      continue;
-    }
-    const owner = await redis.get(k.taskLookup(id));
-    if (owner && owner !== pid) {
-      skip({ kind: 'task', id, file: f.file, reason: `id already used by a task of project ${owner}` });
-      continue;
-    }
+    const found = identified('task', f);
+    if (!found) continue;
+    const { doc: t, id } = found;
+    const entry: MigrationEntry = { kind: 'task', id, file: f.file };
+    const pid = await placed(entry, str(t.projectId, ''), k.taskLookup(id));
+    if (!pid) continue;
     const migrated = ['sessionIds', 'skillIds', 'agentIds'].filter((x) => !Array.isArray(t[x]));
     const createdAt = num(t.createdAt, idTime(id));
     const status = str(t.status, 'todo');
@@ -216,35 +243,21 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
       .zadd(k.tasksByParent(pid, parentId), member)
       .zadd(k.tasksByParentStatus(pid, parentId, status), member);
     await redis.set(k.taskLookup(id), pid, 'NX');
-    if (await write(c)) {
-      report.imported.task++;
-      const notes = [];
-      if (migrated.length) notes.push(`missing ${migrated.join(', ')} set to []`);
-      if ('timeline' in t) notes.push('legacy task timeline not kept (timelines live on sessions)');
-      if (notes.length) report.notes.push({ kind: 'task', id, file: f.file, reason: notes.join('; ') });
-    } else skip({ kind: 'task', id, file: f.file, reason: 'already present' });
+    const notes = [];
+    if (migrated.length) notes.push(`missing ${migrated.join(', ')} set to []`);
+    if ('timeline' in t) notes.push('legacy task timeline not kept (timelines live on sessions)');
+    await write(c, entry, notes.length ? notes.join('; ') : undefined);
   }
 
   // ── sessions ──
   const sessionProject = new Map<string, string>();
   for (const f of sessions) {
-    tick();
-    const id = f.doc && typeof f.doc.id === 'string' ? f.doc.id : '';
-    if (!f.doc || !id) {
-      skip({ kind: 'session', id: id || '?', file: f.file, reason: f.error ?? 'no id' });
-      continue;
-    }
-    const s = f.doc;
-    const pid = str(s.projectId, '');
-    if (!pid || !(await projectExists(pid))) {
-      skip({ kind: 'session', id, file: f.file, reason: pid ? `project ${pid} not found` : 'no projectId' });
-      continue;
-    }
-    const owner = await redis.get(k.sessionLookup(id));
-    if (owner && owner !== pid) {
-      skip({ kind: 'session', id, file: f.file, reason: `id already used by a session of project ${owner}` });
-      continue;
-    }
+    const found = identified('session', f);
+    if (!found) continue;
+    const { doc: s, id } = found;
+    const entry: MigrationEntry = { kind: 'session', id, file: f.file };
+    const pid = await placed(entry, str(s.projectId, ''), k.sessionLookup(id));
+    if (!pid) continue;
     sessionProject.set(id, pid);
     const migrated: string[] = [];
     let taskIds: string[];
@@ -295,20 +308,14 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
     if (status !== 'completed') c.zadd(k.sessionsActive(pid), member);
     for (const t of taskIds) c.zadd(k.sessionsByTask(pid, t), member);
     await redis.set(k.sessionLookup(id), pid, 'NX');
-    if (await write(c)) {
-      report.imported.session++;
-      if (migrated.length) report.notes.push({ kind: 'session', id, file: f.file, reason: `load-time migration: ${migrated.join(', ')}` });
-    } else skip({ kind: 'session', id, file: f.file, reason: 'already present' });
+    await write(c, entry, migrated.length ? `load-time migration: ${migrated.join(', ')}` : undefined);
   }
 
   // ── queues ──
   for (const f of queues) {
-    tick();
-    const id = f.doc && typeof f.doc.sessionId === 'string' ? f.doc.sessionId : '';
-    if (!f.doc || !id) {
-      skip({ kind: 'queue', id: id || '?', file: f.file, reason: f.error ?? 'no sessionId' });
-      continue;
-    }
+    const found = identified('queue', f, 'sessionId');
+    if (!found) continue;
+    const { id } = found;
     const pid = sessionProject.get(id) ?? (await redis.get(k.sessionLookup(id)));
     if (!pid || !(await redis.exists(k.session(pid, id)))) {
       skip({ kind: 'queue', id, file: f.file, reason: `session ${id} not found` });
@@ -316,21 +323,21 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
     }
     const key = k.queue(pid, id);
     const c = ctx.commit(pid).absent(key, { resource: 'Queue', id }).hset(key, { doc: JSON.stringify(f.doc), version: '1' });
-    if (await write(c)) report.imported.queue++;
-    else skip({ kind: 'queue', id, file: f.file, reason: 'already present' });
+    await write(c, { kind: 'queue', id, file: f.file });
   }
 
   // ── templates ──
   for (const f of templates) {
-    tick();
-    const id = f.doc && typeof f.doc.id === 'string' ? f.doc.id : '';
-    const t = f.doc;
-    if (!t || !id || (t.role !== 'worker' && t.role !== 'orchestrator')) {
-      skip({ kind: 'template', id: id || '?', file: f.file, reason: f.error ?? (id ? `role must be worker or orchestrator` : 'no id') });
+    const found = identified('template', f);
+    if (!found) continue;
+    const { doc: t, id } = found;
+    const entry: MigrationEntry = { kind: 'template', id, file: f.file };
+    if (t.role !== 'worker' && t.role !== 'orchestrator') {
+      skip({ ...entry, reason: 'role must be worker or orchestrator' });
       continue;
     }
     const role = t.role;
-    const roleIndex = `${k.prefix}{templates}:role:${role}`;
+    const roleIndex = k.templateRole(role);
     const createdAt = num(t.createdAt, idTime(id));
     const key = k.template(id);
     const c = ctx.templateCommit(createdAt).absent(key, { resource: 'Template', id });
@@ -344,7 +351,7 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
           c.del(k.template(seeded.id)).zrem(k.templateIndex, seeded.member).zrem(roleIndex, seeded.member);
           note = `replaced the seeded default ${role} template ${seeded.id}`;
         } else {
-          skip({ kind: 'template', id, file: f.file, reason: `a default ${role} template (${seeded.id}) already exists and was edited here` });
+          skip({ ...entry, reason: `a default ${role} template (${seeded.id}) already exists and was edited here` });
           continue;
         }
       }
@@ -366,10 +373,7 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
     )
       .zadd(k.templateIndex, member)
       .zadd(roleIndex, member);
-    if (await write(c)) {
-      report.imported.template++;
-      if (note) report.notes.push({ kind: 'template', id, file: f.file, reason: note });
-    } else skip({ kind: 'template', id, file: f.file, reason: 'already present' });
+    await write(c, entry, note);
   }
   return report;
 }

@@ -23,7 +23,7 @@ export class TemplateStore {
   constructor(readonly ctx: StoreContext) {}
 
   private roleIndex(role: string): string {
-    return `${this.ctx.keys.prefix}{templates}:role:${role}`;
+    return this.ctx.keys.templateRole(role);
   }
 
   /**
