@@ -175,28 +175,11 @@ async function readStream(redis: RedisClient, key: string): Promise<StreamValue>
   };
 }
 
-/** Type, PTTL and contents of each key, one round trip per key (keys of different Cluster slots). */
-async function readRaw(redis: RedisClient, key: string): Promise<[string, number, string[]]> {
-  const [type, pttl] = await Promise.all([redis.type(key), redis.pttl(key)]);
-  const raw =
-    type === 'hash'
-      ? (await redis.call('HGETALL', key)) as string[]
-      : type === 'zset'
-        ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
-        : type === 'list'
-          ? await redis.lrange(key, 0, -1)
-          : type === 'set'
-            ? await redis.smembers(key)
-            : type === 'string'
-              ? [(await redis.get(key)) ?? '']
-              : [];
-  return [type, pttl, raw];
-}
-
 /**
- * Reads keys into records (sorted by name). `sameSlot`: every key shares a hash slot, so a batch is one
- * read-keys.lua call; else (global keys on a Cluster) one round trip per key. `names[i]` is the name
- * recorded for `keys[i]` (a snapshot copy is recorded under its original's name); `ttls` overrides TTLs.
+ * Reads keys into records (sorted by name) with read-keys.lua. `sameSlot`: every key shares a hash
+ * slot, so a batch of BATCH keys is one call; else (global keys on a Cluster, one slot each) one call
+ * per key, all in flight at once. `names[i]` is the name recorded for `keys[i]` (a snapshot copy is
+ * recorded under its original's name); `ttls` overrides TTLs (ms).
  */
 async function readKeys(
   redis: RedisClient,
@@ -210,7 +193,10 @@ async function readKeys(
   const out: KeyRecord[] = [];
   for (let i = 0; i < keys.length; i += BATCH) {
     const batch = keys.slice(i, i + BATCH);
-    const raws = sameSlot || !(redis instanceof Cluster) ? await scripted.maestroReadKeys(batch.length, ...batch) : await Promise.all(batch.map((k) => readRaw(redis, k)));
+    const raws =
+      sameSlot || !(redis instanceof Cluster)
+        ? await scripted.maestroReadKeys(batch.length, ...batch)
+        : (await Promise.all(batch.map((k) => scripted.maestroReadKeys(1, k)))).map((r) => r[0]!);
     for (let j = 0; j < batch.length; j++) {
       const [type, pttl0, raw] = raws[j]!;
       const pttl = ttls ? ttls[i + j]! : Number(pttl0);
@@ -386,7 +372,10 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
   let slotName = 'global';
   let slotKeys: string[] = [];
   const flushRegistry = async () => {
-    if (slotName !== 'global') for (let i = 0; i < slotKeys.length; i += BATCH) await redis.sadd(`${prefix}${slotName}:keys`, ...slotKeys.slice(i, i + BATCH));
+    // only slots written by commit.lua keep a registry (they have its `rev` counter): projects, templates
+    if (slotKeys.includes(`${prefix}${slotName}:rev`)) {
+      for (let i = 0; i < slotKeys.length; i += BATCH) await redis.sadd(`${prefix}${slotName}:keys`, ...slotKeys.slice(i, i + BATCH));
+    }
     slotKeys = [];
   };
   for await (const line of lines) {
