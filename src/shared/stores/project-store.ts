@@ -7,7 +7,7 @@ import { decodeCursor, encodeCursor, type Page, type PageRequest } from './pager
 import { encodeFields } from './entity-codec.js';
 import type { StoreContext } from './store-context.js';
 import { newId } from '../schemas/entities.js';
-import { withRetry } from '../commit.js';
+import { withRetry, type Commit } from '../commit.js';
 
 /** A rendered entity: its JSON text (sent as is) and its version (for `ETag`). */
 export interface Rendered {
@@ -121,16 +121,14 @@ export class ProjectStore {
     const { keys } = this.ctx;
     const key = keys.project(id);
     const createdAt = await this.ctx.redis.hget(key, 'createdAt');
-    // Archived sessions (retention) are history, not "existing sessions": they go with the project.
-    const archived = (await this.ctx.redis.zrange(keys.sessionsArchived(id), '0', '-1')).map(memberId);
+    // Archived sessions (retention) are history, not "existing sessions": they go with the project,
+    // in the same step as far as they were read before it, and any archived meanwhile right after.
+    const archived = await this.ctx.redis.zrange(keys.sessionsArchived(id), '0', '-1');
     await withRetry(async () => {
       const c = this.ctx.commit(id);
       if (ifMatch !== undefined) c.checkVersion(key, ifMatch, { resource: 'Project', id });
       else c.exists(key, { resource: 'Project', id });
-      for (const s of archived) {
-        c.del(keys.session(id, s)).del(keys.sessionEvents(id, s)).del(keys.sessionTimeline(id, s)).del(keys.queue(id, s)).del(keys.manifest(id, s));
-      }
-      if (archived.length) c.del(keys.sessionsArchived(id));
+      this.removeArchived(c, id, archived);
       await c
         .empty(keys.tasksAll(id), 'Cannot delete project with existing tasks')
         .empty(keys.sessionsAll(id), 'Cannot delete project with existing sessions')
@@ -141,9 +139,27 @@ export class ProjectStore {
         .pexpire(keys.registry(id), DELETED_STREAM_TTL_MS)
         .exec(this.ctx.redis);
     }, ifMatch);
+    // With the project gone and no live session left, nothing can be archived any more: sweep what
+    // was archived between the read above and the step.
+    for (let late = await this.ctx.redis.zrange(keys.sessionsArchived(id), '0', '-1'); late.length; late = await this.ctx.redis.zrange(keys.sessionsArchived(id), '0', '-1')) {
+      const c = this.ctx.commit(id);
+      this.removeArchived(c, id, late);
+      await c.exec(this.ctx.redis);
+      archived.push(...late);
+    }
     if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));
-    for (const s of archived) await this.ctx.redis.del(keys.sessionLookup(s));
+    for (const m of archived) await this.ctx.redis.del(keys.sessionLookup(memberId(m)));
     for (const m of await this.identity.members(id)) await this.identity.removeMember(id, m.userId);
+  }
+
+  /** Adds to `c` the removal of archived sessions (index members `m`): hashes, lists, queue, manifest. */
+  private removeArchived(c: Commit, id: string, members: string[]): void {
+    const { keys } = this.ctx;
+    for (const m of members) {
+      const s = memberId(m);
+      c.zrem(keys.sessionsArchived(id), m);
+      c.del(keys.session(id, s)).del(keys.sessionEvents(id, s)).del(keys.sessionTimeline(id, s)).del(keys.queue(id, s)).del(keys.manifest(id, s));
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import { hostname, platform } from 'node:os';
 import { NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import { assertCanWrite, canRead, canWrite, type Principal } from '../principal.js';
-import { indexMember } from '../keys.js';
+import { indexMember, memberId } from '../keys.js';
 import { newId, type SessionTimelineEvent, type WorkerStrategy } from '../schemas/entities.js';
 import type {
   SessionCreate,
@@ -542,13 +542,13 @@ export class SessionStore {
         if (!members.length) break;
         from = `(${members[members.length - 1]!}`;
         const rows = await Promise.all(
-          members.map((m) => this.ctx.redis.hmget(k.session(pid, m.slice(16)), 'completedAt', 'lastActivity', 'status', 'version', 'archivedAt')),
+          members.map((m) => this.ctx.redis.hmget(k.session(pid, memberId(m)), 'completedAt', 'lastActivity', 'status', 'version', 'archivedAt')),
         );
         for (let i = 0; i < members.length; i++) {
           const [completedAt, lastActivity, st, version, archivedAt] = rows[i]!;
           const ended = completedAt && completedAt !== 'null' ? Number(completedAt) : Number(lastActivity);
           if (!version || archivedAt || st !== JSON.stringify(status) || !(ended < cutoff)) continue;
-          const id = members[i]!.slice(16);
+          const id = memberId(members[i]!);
           const key = k.session(pid, id);
           const c = this.ctx.commit(pid).checkVersion(key, Number(version), { resource: 'Session', id });
           c.zrem(k.sessionsAll(pid), members[i]!).zrem(k.sessionsByStatus(pid, status), members[i]!).zrem(k.sessionsActive(pid), members[i]!);
