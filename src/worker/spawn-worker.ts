@@ -138,9 +138,8 @@ export class SpawnWorker {
     await mkdir(dirname(path), { recursive: true });
     // With authentication on, the session gets a key scoped to its project (contract 00 "Identity").
     const minted = d.actorId === LOCAL_ADMIN.id ? undefined : await this.stores.identity.createApiKey(d.actorId, { name: `session ${d.sessionId}`, projectId: d.projectId });
-    const apiKey = minted?.key;
     try {
-      return await this.completeSpawn(d, project, path, apiKey, minted?.id);
+      return await this.completeSpawn(d, project, path, minted);
     } catch (err) {
       // this attempt's key is not handed to anyone: revoke it (a retry mints its own)
       if (minted) await this.stores.identity.revokeKeyById(minted.id).catch(() => undefined);
@@ -148,8 +147,12 @@ export class SpawnWorker {
     }
   }
 
-  /** Steps 4–8 of a spawn attempt once its key (if any) is minted: manifest, then the atomic step. */
-  private async completeSpawn(d: SpawnJobData, project: { workingDir?: string }, path: string, apiKey: string | undefined, apiKeyId: string | undefined): Promise<SpawnJobResult> {
+  /**
+   * Steps 4–8 of a spawn attempt once its key (if any: `minted`, `mk_<id>.<secret>`) is minted:
+   * manifest, then the atomic step that hands the key to the session.
+   */
+  private async completeSpawn(d: SpawnJobData, project: { workingDir?: string }, path: string, minted?: { id: string; key: string }): Promise<SpawnJobResult> {
+    const apiKey = minted?.key;
     // The CLI writes to a file of its own, outside SESSION_DIR: a CLI left running by a worker that
     // died can neither overwrite the manifest another worker completed nor leave a copy beside it.
     await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 });
@@ -190,13 +193,13 @@ export class SpawnWorker {
         c.hset(manifestKey, { doc: compact, version: '1' });
         c.eventWrap('session:spawn', 'session', sessionKey, '{"session":', post);
         for (const t of [...new Set(d.taskIds)]) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: d.sessionId }));
-      }, apiKeyId);
+      }, minted?.id);
     } catch (err) {
       if (err instanceof AppError && err.code === 'CONFLICT') {
         const again = await this.storedResult(d);
         if (again) {
           // another attempt won and handed out its own key: this one is unused
-          if (apiKeyId) await this.stores.identity.revokeKeyById(apiKeyId).catch(() => undefined);
+          if (minted) await this.stores.identity.revokeKeyById(minted.id).catch(() => undefined);
           return again;
         }
       }
