@@ -1,11 +1,10 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { loadConfig, type Config } from '../shared/config.js';
+import { expandHome, loadConfig, type Config } from '../shared/config.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import { createStores } from '../shared/stores/index.js';
 import { restoreBackup, type Progress } from '../shared/backup/backup.js';
 import { createBackupFile, listBackups, openBackup, pruneBackups } from '../shared/backup/backup-files.js';
 import { importDataDir, type MigrationReport } from '../shared/migration/data-dir-import.js';
-import { expandHome } from '../shared/config.js';
 
 /**
  * Operator commands that talk to Redis directly (not through the API): `maestro backup create|list|
@@ -21,16 +20,6 @@ export interface AdminOptions {
 
 function configFor(o: AdminOptions): Config {
   return loadConfig({ ...process.env, ...(o.redis ? { REDIS_URL: o.redis } : {}), ...(o.prefix !== undefined ? { MAESTRO_REDIS_PREFIX: o.prefix } : {}) });
-}
-
-async function withRedis<T>(config: Config, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
-  const redis = createRedis(config.REDIS_URL, { name: 'maestro-cli-admin', commandTimeoutMs: 60_000 });
-  redis.on('error', () => undefined);
-  try {
-    return await fn(redis);
-  } finally {
-    await redis.quit().catch(() => redis.disconnect());
-  }
 }
 
 /** A progress callback drawing a bar on stderr when it is a TTY and `enabled`; `stop` ends the bar. */
@@ -54,51 +43,55 @@ function progressBar(label: string, enabled: boolean): { onProgress?: Progress; 
   };
 }
 
-/** `maestro backup create`: writes a backup file into `dir` (default BACKUP_DIR); `keep` prunes after. */
-export async function backupCreate(o: AdminOptions & { dir?: string; keep?: number }) {
+/**
+ * Runs `fn` with the command's config, a Redis connection (closed afterwards; commands time out after
+ * 60 s) and a progress callback (a bar labelled `label` on a TTY unless `--no-progress`).
+ */
+async function run<T>(o: AdminOptions, label: string, fn: (redis: RedisClient, config: Config, onProgress?: Progress) => Promise<T>): Promise<T> {
   const config = configFor(o);
-  const dir = o.dir ? expandHome(o.dir) : config.BACKUP_DIR;
-  const bar = progressBar('backup', o.progress ?? true);
+  const bar = progressBar(label, o.progress ?? true);
+  const redis = createRedis(config.REDIS_URL, { name: 'maestro-cli-admin', commandTimeoutMs: 60_000 });
+  redis.on('error', () => undefined);
   try {
-    return await withRedis(config, async (redis) => {
-      const f = await createBackupFile(redis, config.MAESTRO_REDIS_PREFIX, dir, bar.onProgress);
-      const pruned = o.keep ? await pruneBackups(dir, o.keep) : [];
-      return { file: f.path, bytes: f.bytes, keys: f.summary.keys, slots: f.summary.slots, retries: f.summary.retries, pruned };
-    });
+    return await fn(redis, config, bar.onProgress);
   } finally {
     bar.stop();
+    await redis.quit().catch(() => redis.disconnect());
   }
 }
 
-/** `maestro backup list`: the backups of `dir` (default BACKUP_DIR), newest first. */
+/**
+ * `maestro backup create`: writes a backup file into `dir` (default BACKUP_DIR), then, with `keep`,
+ * deletes all but the newest `keep`. Returns `{file, bytes, keys, slots, retries, pruned: [names]}`.
+ */
+export function backupCreate(o: AdminOptions & { dir?: string; keep?: number }) {
+  return run(o, 'backup', async (redis, config, onProgress) => {
+    const dir = o.dir ? expandHome(o.dir) : config.BACKUP_DIR;
+    const f = await createBackupFile(redis, config.MAESTRO_REDIS_PREFIX, dir, onProgress);
+    const pruned = o.keep ? await pruneBackups(dir, o.keep) : [];
+    return { file: f.path, bytes: f.bytes, keys: f.summary.keys, slots: f.summary.slots, retries: f.summary.retries, pruned };
+  });
+}
+
+/** `maestro backup list`: the backups of `dir` (default BACKUP_DIR), newest first (no Redis needed). */
 export async function backupList(o: AdminOptions & { dir?: string }) {
-  const config = configFor(o);
-  return listBackups(o.dir ? expandHome(o.dir) : config.BACKUP_DIR);
+  return listBackups(o.dir ? expandHome(o.dir) : configFor(o).BACKUP_DIR);
 }
 
-/** `maestro backup restore <file>`: restores into the (empty) prefix; BackupError when not empty. */
-export async function backupRestore(file: string, o: AdminOptions) {
-  const config = configFor(o);
-  const bar = progressBar('restore', o.progress ?? true);
-  try {
-    return await withRedis(config, async (redis) => {
-      const s = await restoreBackup(redis, config.MAESTRO_REDIS_PREFIX, openBackup(expandHome(file)), bar.onProgress);
-      return { file, prefix: config.MAESTRO_REDIS_PREFIX, keys: s.keys, slots: s.slots };
-    });
-  } finally {
-    bar.stop();
-  }
+/**
+ * `maestro backup restore <file>`: restores into the prefix, which must be empty (BackupError
+ * otherwise, or for a truncated or foreign file). Returns `{file, prefix, keys, slots}`.
+ */
+export function backupRestore(file: string, o: AdminOptions) {
+  return run(o, 'restore', async (redis, config, onProgress) => {
+    const s = await restoreBackup(redis, config.MAESTRO_REDIS_PREFIX, openBackup(expandHome(file)), onProgress);
+    return { file, prefix: config.MAESTRO_REDIS_PREFIX, keys: s.keys, slots: s.slots };
+  });
 }
 
 /** `maestro migrate --from <DATA_DIR>`: imports an original server's store; returns the report. */
-export async function migrate(from: string, o: AdminOptions): Promise<MigrationReport> {
-  const config = configFor(o);
-  const bar = progressBar('migrate', o.progress ?? true);
-  try {
-    return await withRedis(config, (redis) => importDataDir(createStores(redis, config), expandHome(from), bar.onProgress));
-  } finally {
-    bar.stop();
-  }
+export function migrate(from: string, o: AdminOptions): Promise<MigrationReport> {
+  return run(o, 'migrate', (redis, config, onProgress) => importDataDir(createStores(redis, config), expandHome(from), onProgress));
 }
 
 /** The human summary of a migration report. */
