@@ -71,7 +71,8 @@ function waitForLine(child: ChildProcess, match: (line: string) => boolean, what
   });
 }
 
-async function waitForPort(port: number, what: string, ms = 10_000): Promise<void> {
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`; throws naming `what` after `ms`. */
+export async function waitForPort(port: number, what: string, ms = 10_000): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + ms;
   for (;;) {

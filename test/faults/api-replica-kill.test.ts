@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
-import { attempt, listTasks, nginxBinary, runLoad, sleep, startNginx, statusCounts, streamEvents, type Nginx } from '../helpers/fault-kit.js';
+import { call, type ApiProcess } from '../helpers/processes.js';
+import { attempt, listTasks, nginxBinary, runLoad, sleep, statusCounts, streamEvents, startBalancedPair, type BalancedPair, type Nginx } from '../helpers/fault-kit.js';
 
 /**
  * Fault 1 (issue 7): `kill -9` of one of two API replicas behind nginx while writers keep writing
@@ -14,26 +13,19 @@ import { attempt, listTasks, nginxBinary, runLoad, sleep, startNginx, statusCoun
 const hasNginx = nginxBinary() !== undefined;
 if (!hasNginx) console.warn('fault test skipped: nginx is not installed');
 
-let redis: TestRedis;
+let pair: BalancedPair | undefined;
 let raw: Redis;
-let nginx: Nginx | undefined;
-const procs: ApiProcess[] = [];
+let nginx: Nginx;
+let procs: ApiProcess[];
 const prefix = `fk${randomBytes(3).toString('hex')}:`;
-// Limits far above the load, so that no write is refused with 429.
-const env = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000' };
 
 beforeAll(async () => {
   if (!hasNginx) return;
-  redis = await startRedis({ appendonly: true });
-  raw = new Redis(redis.url);
-  procs.push(...(await Promise.all([startApiProcess(redis.url, prefix, { ...env, NODE_ID: 'a' }), startApiProcess(redis.url, prefix, { ...env, NODE_ID: 'b' })])));
-  nginx = await startNginx(procs.map((p) => p.port));
+  pair = await startBalancedPair(prefix, { appendonly: true });
+  ({ raw, nginx, procs } = pair);
 }, 60_000);
 afterAll(async () => {
-  await nginx?.stop();
-  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  raw?.disconnect();
-  await redis?.stop();
+  await pair?.stop();
 });
 
 describe.runIf(hasNginx)('fault: kill -9 of an API replica under write load through nginx', () => {

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
-import { attempt, digest, nginxBinary, percentile, ResumingClient, runLoad, sleep, startNginx, statusCounts, streamEvents, waitFor, type Nginx } from '../helpers/fault-kit.js';
+import { call, type ApiProcess } from '../helpers/processes.js';
+import { attempt, digest, nginxBinary, percentile, ResumingClient, runLoad, sleep, statusCounts, streamEvents, waitFor, startBalancedPair, type BalancedPair, type Nginx } from '../helpers/fault-kit.js';
 
 /**
  * Fault 5 (issue 7): 1,000 WebSocket clients spread by nginx over two replicas; one replica is killed
@@ -16,27 +15,21 @@ const hasNginx = nginxBinary() !== undefined;
 if (!hasNginx) console.warn('fault test skipped: nginx is not installed');
 const CLIENTS = 1000;
 
-let redis: TestRedis;
+let pair: BalancedPair | undefined;
 let raw: Redis;
-let nginx: Nginx | undefined;
-const procs: ApiProcess[] = [];
+let nginx: Nginx;
+let procs: ApiProcess[];
 const clients: ResumingClient[] = [];
 const prefix = `fm${randomBytes(3).toString('hex')}:`;
-const env = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000' };
 
 beforeAll(async () => {
   if (!hasNginx) return;
-  redis = await startRedis();
-  raw = new Redis(redis.url);
-  procs.push(...(await Promise.all([startApiProcess(redis.url, prefix, { ...env, NODE_ID: 'a' }), startApiProcess(redis.url, prefix, { ...env, NODE_ID: 'b' })])));
-  nginx = await startNginx(procs.map((p) => p.port));
+  pair = await startBalancedPair(prefix);
+  ({ raw, nginx, procs } = pair);
 }, 60_000);
 afterAll(async () => {
   for (const c of clients) c.close();
-  await nginx?.stop();
-  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  raw?.disconnect();
-  await redis?.stop();
+  await pair?.stop();
 });
 
 describe.runIf(hasNginx)('fault: 1,000 WebSocket clients, one replica killed', () => {

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
-import { attempt, clientList, percentile, rssBytes, runLoad, sleep, statusCounts, streamEvents, type Outcome } from '../helpers/fault-kit.js';
+import { attempt, clientList, percentile, rssBytes, runLoad, sleep, statusCounts, streamEvents, type Outcome, UNLIMITED } from '../helpers/fault-kit.js';
 
 /**
  * Fault 4 (issue 7): Redis made unresponsive with `DEBUG SLEEP` while clients keep reading and
@@ -23,11 +23,7 @@ const prefix = `fs${randomBytes(3).toString('hex')}:`;
 beforeAll(async () => {
   redis = await startRedis();
   raw = new Redis(redis.url);
-  api = await startApiProcess(redis.url, prefix, {
-    REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-    RATE_LIMIT_PER_MINUTE: '10000000',
-    RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000',
-  });
+  api = await startApiProcess(redis.url, prefix, { ...UNLIMITED, REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) });
 }, 60_000);
 afterAll(async () => {
   await api?.kill('SIGKILL');

@@ -6,13 +6,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
-import { freePort } from './redis-server.js';
-import { nginxConf } from '../../src/local-cluster.js';
+import { freePort, startRedis, type TestRedis } from './redis-server.js';
+import { startApiProcess, type ApiProcess } from './processes.js';
+import { nginxConf, waitForPort } from '../../src/local-cluster.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -20,20 +20,6 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export function nginxBinary(): string | undefined {
   for (const bin of ['nginx', '/usr/sbin/nginx']) if (!spawnSync(bin, ['-v'], { stdio: 'ignore' }).error) return bin;
   return undefined;
-}
-
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = netConnect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-    await sleep(50);
-  }
 }
 
 /** A running nginx load balancer. */
@@ -61,7 +47,7 @@ export async function startNginx(apiPorts: number[]): Promise<Nginx> {
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nginx exited (${code}): ${stderr}`))));
-  await Promise.race([waitForPort(port), exited]);
+  await Promise.race([waitForPort(port, 'nginx'), exited]);
   exited.catch(() => undefined);
   return {
     url: `http://127.0.0.1:${port}`,
@@ -346,3 +332,39 @@ export async function listTasks(base: string, projectId: string): Promise<any[]>
   } while (cursor);
   return out;
 }
+
+/** Rate limits far above any test's load, so that no write is refused with 429. */
+export const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000' };
+
+/** The deployment in small: a Redis of the test's own, two API replicas (NODE_ID a, b) and nginx. */
+export interface BalancedPair {
+  redis: TestRedis;
+  /** A raw client of that Redis, for checks. */
+  raw: Redis;
+  /** The replicas, [a, b]. */
+  procs: ApiProcess[];
+  nginx: Nginx;
+  /** Kills everything (SIGKILL for the replicas) and stops Redis. */
+  stop(): Promise<void>;
+}
+
+/** Starts a BalancedPair under key prefix `prefix` (AOF on when `appendonly`), limits off. */
+export async function startBalancedPair(prefix: string, opts: { appendonly?: boolean } = {}): Promise<BalancedPair> {
+  const redis = await startRedis(opts);
+  const raw = new Redis(redis.url);
+  const procs = await Promise.all(['a', 'b'].map((id) => startApiProcess(redis.url, prefix, { ...UNLIMITED, NODE_ID: id })));
+  const nginx = await startNginx(procs.map((p) => p.port));
+  return {
+    redis,
+    raw,
+    procs,
+    nginx,
+    stop: async () => {
+      await nginx.stop();
+      await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+      raw.disconnect();
+      await redis.stop();
+    },
+  };
+}
+
