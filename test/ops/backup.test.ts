@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
 import { BackupError, exportBackup, isBackedUp, restoreBackup, scanKeys } from '../../src/shared/backup/backup.js';
 import { startHarness, type Harness } from '../helpers/api-harness.js';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
@@ -12,22 +12,11 @@ import { useHarness } from '../helpers/use-harness.js';
 import { backupLines } from '../helpers/backup-lines.js';
 import { connect } from '../helpers/ws-client.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const CLI = join(root, 'dist/cli/index.js');
 const h = useHarness({ SPAWN_WAIT_MS: '20000' });
 let worker: ApiProcess;
 
-/** Runs the built CLI with the test Redis. */
-function maestro(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, REDIS_URL: h.testRedis.url, ...env }, encoding: 'utf8', timeout: 60_000 },
-      (err, stdout, stderr) => res({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+/** Runs the built CLI (see runCli). */
+const maestro = (args: string[], env: Record<string, string> = {}) => runCli(args, { REDIS_URL: h.testRedis.url, ...env });
 
 /** What the API serves for everything in the data set (JSON texts compared as parsed values). */
 async function served(api: Harness | typeof h, ids: { projects: string[]; tasks: string[]; sessions: string[] }) {

@@ -1,21 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { useHarness } from '../helpers/use-harness.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const CLI = join(root, 'dist/cli/index.js');
 const h = useHarness();
 
-function maestro(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_URL: h.testRedis.url }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
-      res({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const maestro = (args: string[]) => runCli(args, { REDIS_URL: h.testRedis.url });
 
 const T0 = 1_700_000_000_000;
 const P1 = 'proj_1700000000000_aaaaaaaaa';

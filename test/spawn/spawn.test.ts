@@ -1,30 +1,20 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { useHarness } from '../helpers/use-harness.js';
 import { connect } from '../helpers/ws-client.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const CLI = join(root, 'dist/cli/index.js');
 const h = useHarness({ SPAWN_WAIT_MS: '20000' });
 let worker: ApiProcess;
 let pid: string;
 let workingDir: string;
 
-/** Runs the built CLI against the harness (asynchronously: the API runs in this process). */
-function maestro(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, MAESTRO_API_URL: h.base, MAESTRO_RETRIES: '0', ...env }, encoding: 'utf8', timeout: 30_000 },
-      (err, stdout, stderr) => res({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+/** Runs the built CLI (see runCli). */
+const maestro = (args: string[], env: Record<string, string> = {}) => runCli(args, { MAESTRO_API_URL: h.base, MAESTRO_RETRIES: '0', ...env }, 30_000);
 
 beforeAll(async () => {
   worker = await startWorkerProcess(h.testRedis.url, h.prefix, {

@@ -1,0 +1,24 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+/** The built CLI (`npm test` builds first). */
+export const CLI = join(resolve(import.meta.dirname, '../..'), 'dist/cli/index.js');
+
+/** Outcome of one CLI run: exit status (null when killed, e.g. by the timeout) and its output. */
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `maestro <args>` as a child process with this process's environment plus `env`, asynchronously
+ * (an API under test may run in this very process); killed after `timeoutMs` (ms).
+ */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  return new Promise((res) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) =>
+      res({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
+}
