@@ -59,15 +59,19 @@ local function encodeArray(t)
 end
 
 redis.call('INCR', KEYS[2])
+-- For the registry: touched[k] = 'made' when the last write surely left the key in place, 'check' when
+-- a write may have removed it (DEL, ZREM, HDEL, or a write with nothing to write); EXISTS only for those.
+local MAKES = { hset = true, hsetnull = true, aadd = true, arem = true, zadd = true, rpush = true }
 local touched = {}
 for _, o in ipairs(ops) do
   local key = KEYS[o.k]
   local op = o.op
-  if op ~= 'check' and op ~= 'fieldIs' and op ~= 'exists' and op ~= 'absent' and op ~= 'empty' and o.k > 3 then
-    touched[o.k] = true
-  end
   if o.ie and redis.call('EXISTS', key) == 0 then
     op = 'skip'
+  end
+  if o.k > 3 and op ~= 'skip' and op ~= 'pexpire' and op ~= 'check' and op ~= 'fieldIs' and op ~= 'exists' and op ~= 'absent' and op ~= 'empty' then
+    local empty = (op == 'hset' and next(o.f) == nil) or (op == 'rpush' and #o.v == 0)
+    touched[o.k] = (MAKES[op] and not empty) and 'made' or 'check'
   end
   if op == 'hset' then
     if o.bump then redis.call('HINCRBY', key, 'version', 1) end
@@ -105,8 +109,8 @@ end
 
 local present, gone = { KEYS[2] }, {}
 if req.events and #req.events > 0 then present[#present + 1] = KEYS[1] end
-for k in pairs(touched) do
-  if redis.call('EXISTS', KEYS[k]) == 1 then present[#present + 1] = KEYS[k] else gone[#gone + 1] = KEYS[k] end
+for k, state in pairs(touched) do
+  if state == 'made' or redis.call('EXISTS', KEYS[k]) == 1 then present[#present + 1] = KEYS[k] else gone[#gone + 1] = KEYS[k] end
 end
 redis.call('SADD', KEYS[3], unpack(present))
 if #gone > 0 then redis.call('SREM', KEYS[3], unpack(gone)) end
