@@ -97,6 +97,8 @@ export function sendJson(res: Response, status: number, value: unknown): void {
  * `Link: <…>; rel="next"` (contract 00 "Lists").
  */
 export function sendPage(req: Request, res: Response, page: Page): void {
+  const json = `[${page.items.join(',')}]`;
+  if (answeredAlready(res, 200, json)) return;
   if (page.total !== undefined) res.setHeader('X-Total-Count', String(page.total));
   if (page.nextCursor) {
     res.setHeader('X-Next-Cursor', page.nextCursor);
@@ -104,5 +106,5 @@ export function sendPage(req: Request, res: Response, page: Page): void {
     url.searchParams.set('cursor', page.nextCursor);
     res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
   }
-  sendJsonText(res, 200, `[${page.items.join(',')}]`);
+  sendJsonText(res, 200, json);
 }

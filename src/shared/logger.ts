@@ -43,13 +43,13 @@ export function prettyLogs(format: 'json' | 'pretty' | undefined, nodeEnv: strin
  * REDACT_PATHS and of `env` objects' secret-named values; with `pretty`, the same records rendered by
  * pino-pretty (colours, local time) to stdout synchronously.
  */
-export function createLogger(name: string, level = 'info', pretty_ = false): Logger {
+export function createLogger(name: string, level = 'info', prettyOutput = false): Logger {
   const options = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { env: (env: Record<string, string | undefined>) => redactEnv(env) },
   };
-  if (!pretty_) return pino(options);
+  if (!prettyOutput) return pino(options);
   return pino(options, pretty({ colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
 }
