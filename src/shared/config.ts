@@ -121,7 +121,22 @@ const envSchema = z.object({
   SPAWN_BACKOFF_MS: int(1000, 0, 600_000),
   SPAWN_LOCK_MS: int(30_000, 500, 600_000),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
-  METRICS_PORT: int(9464, 0, 65535),
+  /**
+   * Port of the operations endpoints. Workers: default 9464 (0 = any free port). API replicas: unset =
+   * none (the endpoints sit on the main port behind METRICS_TOKEN); set = served there without a token.
+   */
+  METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from 0 to 65535, got '${v}'` });
+        return z.NEVER;
+      }
+      return n;
+    }),
   /** Cron pattern (5 or 6 fields, seconds first when 6) of scheduled backups; unset = leave as is, `off` = remove. */
   BACKUP_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   BACKUP_DIR: path('~/.maestro/backups'),
@@ -151,6 +166,38 @@ const envSchema = z.object({
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
   RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
+  // ── tenancy limits (security issue 11; contract 00 "Tenancy limits") ─────────────────────────
+  /** Open TCP connections per replica, in total (over it: 429 and close). */
+  MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
+  /** Open TCP connections per client IP (peers that are trusted proxies are not counted per IP). */
+  MAX_CONNECTIONS_PER_IP: int(1_000, 1, 1_000_000),
+  /** A connection must deliver a request's headers within this many ms (slowloris; Node `headersTimeout`). */
+  HTTP_HEADERS_TIMEOUT_MS: int(20_000, 100, 600_000),
+  /** A connection idle (no request in progress) for this many ms is closed (Node `keepAliveTimeout`/idle). */
+  HTTP_IDLE_TIMEOUT_MS: int(65_000, 100, 3_600_000),
+  /** WebSockets one user may hold across the cluster (over it: close 1013). */
+  WS_MAX_CONNECTIONS_PER_USER: int(50, 1, 1_000_000),
+  /** Stream entries a replay reads per Redis call, per socket (contract 00 "Events": bounded replay). */
+  WS_REPLAY_PAGE: int(100, 1, 10_000),
+  /** Tasks one spawn may name (contract 00 "Spawn"). */
+  SPAWN_MAX_TASKS: int(50, 1, 10_000),
+  /** Largest manifest a spawn may produce, bytes of JSON. */
+  MANIFEST_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Spawns one user may have in flight (status `spawning`) at once (over it: 429). */
+  SPAWN_MAX_IN_FLIGHT_PER_USER: int(20, 1, 100_000),
+  /** Active (unrevoked) API keys per user, session keys not counted (over it: 429). */
+  MAX_API_KEYS_PER_USER: int(100, 1, 1_000_000),
+  /** Active keys minted for one session (spawn response, `POST /sessions/:id/api-key`). */
+  MAX_API_KEYS_PER_SESSION: int(5, 1, 1000),
+  /** A spent refresh token is kept this long so that its reuse is detected (s); then it is gone. */
+  REFRESH_REUSE_WINDOW_SECONDS: int(86_400, 60, 365 * 86_400),
+  /** Deepest nesting of arrays/objects accepted in a JSON body (deeper: 400). */
+  MAX_JSON_DEPTH: int(64, 2, 10_000),
+  /**
+   * Bearer token that opens `/metrics`, `/health?deep=1`, `/ws-status` and `/docs` on the main port
+   * (unset: those answer admins only, or anyone with MAESTRO_AUTH=disabled).
+   */
+  METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)),
   TRUST_PROXY: z
     .string()
     .optional()

@@ -42,7 +42,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   void maintenance.scheduleWithRetry();
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
   let metricsServer: Server | undefined;
-  if (config.METRICS_PORT >= 0) {
+  const port = config.METRICS_PORT ?? 9464;
+  {
     metricsServer = createServer((req, res) => {
       if (req.url?.split('?')[0] !== '/metrics') {
         res.writeHead(404).end();
@@ -55,11 +56,11 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
     });
     await new Promise<void>((resolve) => {
       metricsServer!.once('error', (err) => {
-        logger.warn({ err: err.message, port: config.METRICS_PORT }, 'worker metrics server could not listen');
+        logger.warn({ err: err.message, port }, 'worker metrics server could not listen');
         metricsServer = undefined;
         resolve();
       });
-      metricsServer!.listen(config.METRICS_PORT, config.HOST, () => resolve());
+      metricsServer!.listen(port, config.HOST, () => resolve());
     });
   }
   const metricsPort = metricsServer ? (metricsServer.address() as { port: number }).port : undefined;
