@@ -25,6 +25,7 @@ export function requestLogFields(req: IncomingMessage & { id?: unknown; raw?: In
 import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
+import { jsonBody } from './middleware/json-body.js';
 import { requestId } from './middleware/request-id.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
 import { requestTimeout } from './middleware/request-timeout.js';
@@ -32,7 +33,9 @@ import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
 import { httpMetrics } from './middleware/http-metrics.js';
 import { healthRoutes } from './routes/health.js';
-import { docsPage, openApiDocument } from './openapi.js';
+import { openApiDocument } from './openapi.js';
+import { opsAccess, openOps } from './middleware/ops-access.js';
+import { opsRoutes } from './routes/ops.js';
 import { projectRoutes } from './routes/projects.js';
 import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -64,13 +67,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       serializers: { req: requestLogFields, res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }) },
     }),
   );
-  if (deps.metrics) {
-    const metrics = deps.metrics;
-    app.use(httpMetrics(metrics));
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-  }
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(requestTimeout(deps.config.REQUEST_TIMEOUT_MS, (path) => /\/sessions\/spawn$/.test(path)));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
   if (deps.config.CORS_ENABLED) {
@@ -83,14 +80,11 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       }),
     );
   }
-  app.use(express.json({ limit: deps.config.BODY_LIMIT_BYTES }));
-  app.use(healthRoutes(deps));
+  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH));
+  const guard = opsAccess(deps.config, deps.auth);
+  app.use(healthRoutes(deps, guard));
+  app.use(opsRoutes(deps, guard));
   const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
-  const docsHtml = docsPage(doc);
-  app.get('/docs', (_req, res) => {
-    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-    res.type('html').send(docsHtml);
-  });
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
@@ -117,5 +111,21 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, () => deps.metrics?.redisErrors.inc()));
+  return app;
+}
+
+/**
+ * The operations app of an API replica's METRICS_PORT (contract 00; security issue 11, item 18): the
+ * same `/metrics`, `/health` (deep too), `/ready`, `/ws-status` and `/docs` as on the API port, without
+ * the metrics token, for a port only the cluster's network (Prometheus) reaches. Nothing of `/api`.
+ */
+export function createOpsApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(healthRoutes(deps, openOps));
+  app.use(opsRoutes(deps, openOps));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
   return app;
 }

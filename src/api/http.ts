@@ -61,8 +61,9 @@ export function ifMatch(req: Request): number | undefined {
 
 /**
  * Called with the response a handler produced after the client was already answered (503 from the
- * request timeout): status, JSON text and headers. The idempotency middleware sets it so a retry
- * with the same key gets what the write really did (`res.locals.lateResponse`).
+ * request timeout): status, JSON text to keep (credentials left out, see `sendJson`) and headers. The
+ * idempotency middleware sets it so a retry with the same key gets what the write really did
+ * (`res.locals.lateResponse`).
  */
 export type LateResponse = (status: number, json: string, headers: Record<string, string>) => void;
 
@@ -86,9 +87,15 @@ export function sendEntity(res: Response, status: number, r: Rendered): void {
   sendJsonText(res, status, r.json);
 }
 
-/** Sends a JS value as JSON. */
-export function sendJson(res: Response, status: number, value: unknown): void {
-  if (answeredAlready(res, status, JSON.stringify(value))) return;
+/**
+ * Sends a JS value as JSON. A response that carries a credential (a new API key, a session key) passes
+ * `replayable`, the same value without it: that is what an `Idempotency-Key` record keeps and a retry
+ * gets back (contract 00 "Spawn": no credential in an idempotency record).
+ */
+export function sendJson(res: Response, status: number, value: unknown, replayable?: unknown): void {
+  const kept = replayable === undefined ? undefined : JSON.stringify(replayable);
+  if (answeredAlready(res, status, kept ?? JSON.stringify(value))) return;
+  if (kept !== undefined) res.locals.replayBody = kept;
   res.status(status).json(value);
 }
 

@@ -1,4 +1,6 @@
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { basename, dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../shared/config.js';
 import { createLogger, prettyLogs, type Logger } from '../shared/logger.js';
@@ -8,10 +10,9 @@ import { requestSchemas } from '../shared/schemas/requests.js';
 import { SkillLoader } from '../shared/skills/skill-loader.js';
 import { createStores } from '../shared/stores/index.js';
 import type { ApiDeps } from './api-deps.js';
-import { createApp } from './app.js';
+import { createApp, createOpsApp } from './app.js';
 import { WsGateway } from './ws/ws-gateway.js';
 import { SpawnService } from './spawn-service.js';
-import { IdentityStore } from '../shared/auth/identity-store.js';
 import { loadKeyRing, type KeyRing } from '../shared/auth/tokens.js';
 import { ConfigError } from '../shared/errors.js';
 import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
@@ -22,6 +23,8 @@ import { Metrics, onEventsPublished } from '../shared/metrics.js';
 export interface ApiServer {
   server: Server;
   port: number;
+  /** The operations port when METRICS_PORT is set (0 picks a free one). */
+  metricsPort?: number;
   deps: ApiDeps;
   gateway: WsGateway;
   /** Graceful stop: stop accepting, drain, close Redis. */
@@ -51,10 +54,17 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   };
   const schemas = requestSchemas(limits);
   const spawn = new SpawnService(config, stores, limits, logger);
+  // A session's manifest files (SESSION_DIR/<id>, when this replica shares it with the worker) and its
+  // spawn slot go with it (contract 00 "Spawn"); workers sweep directories left elsewhere.
+  stores.ctx.onSessionRemoved = async (sessionId, ownerId) => {
+    const dir = join(config.SESSION_DIR, sessionId);
+    if (dirname(dir) === config.SESSION_DIR && basename(dir) === sessionId) await rm(dir, { recursive: true, force: true });
+    if (ownerId) await spawn.releaseSlot(ownerId, sessionId);
+  };
   // rate-limit-redis loads its script when built: give it a connection that waits for Redis.
   const rateLimitRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-ratelimit', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   rateLimitRedis.on('error', () => undefined);
-  const identity = new IdentityStore(redis, config.MAESTRO_REDIS_PREFIX);
+  const identity = stores.identity;
   let ring: Promise<KeyRing> | undefined;
   const getRing = () => {
     ring ??= loadKeyRing(config.MAESTRO_JWT_KEYS, rateLimitRedis, config.MAESTRO_REDIS_PREFIX).catch((err: unknown) => {
@@ -127,9 +137,20 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   await Promise.race([gateway.subscribed, new Promise((r) => setTimeout(r, 2000))]);
   deps.wsStatus = () => gateway.status();
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, host: config.HOST, nodeId: config.NODE_ID }, `Maestro API listening on http://${config.HOST}:${port}`);
+  // METRICS_PORT: the operational endpoints without the metrics token, on a port of their own.
+  let opsServer: Server | undefined;
+  if (config.METRICS_PORT !== undefined) {
+    opsServer = createServer(createOpsApp(deps));
+    await new Promise<void>((resolve, reject) => {
+      opsServer!.once('error', reject);
+      opsServer!.listen(config.METRICS_PORT, config.HOST, () => resolve());
+    });
+  }
+  const metricsPort = opsServer ? (opsServer.address() as AddressInfo).port : undefined;
+  logger.info({ port, host: config.HOST, nodeId: config.NODE_ID, metricsPort }, `Maestro API listening on http://${config.HOST}:${port}`);
 
   const close = async () => {
+    opsServer?.close();
     await gateway.close();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -139,7 +160,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     rateLimitRedis.disconnect();
     await redis.quit().catch(() => redis.disconnect());
   };
-  return { server, port, deps, gateway, close };
+  return { server, port, metricsPort, deps, gateway, close };
 }
 
 if (isMain(import.meta.url)) runMain('api', startApi);

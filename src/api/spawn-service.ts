@@ -1,9 +1,11 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Config } from '../shared/config.js';
-import { AppError, ForbiddenError, NotFoundError } from '../shared/errors.js';
-import { canRead, canWrite } from '../shared/principal.js';
+import { AppError, NotFoundError } from '../shared/errors.js';
+import { authorize, canRead } from '../shared/access/policy.js';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../shared/principal.js';
+import { newId } from '../shared/schemas/entities.js';
+import { SpawnSlots } from '../shared/spawn/spawn-slots.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import type { Limits } from '../shared/schemas/requests.js';
 import { bullPrefix, SPAWN_QUEUE, type SpawnJobData, type SpawnJobResult } from '../shared/spawn/spawn-queue.js';
@@ -18,6 +20,8 @@ const spawnError = (status: number, code: string, message: string, details?: unk
 export interface SpawnAnswer {
   status: 201 | 202;
   body: Record<string, unknown>;
+  /** The body without credentials, when it has one (what an Idempotency-Key record keeps). */
+  replayable?: Record<string, unknown>;
 }
 
 const ROLES = ['worker', 'orchestrator'] as const;
@@ -33,6 +37,7 @@ export class SpawnService {
   private readonly events: QueueEvents;
   private readonly connection: RedisClient;
   private readonly eventsConnection: RedisClient;
+  private readonly slots: SpawnSlots;
 
   constructor(
     private readonly config: Config,
@@ -51,6 +56,12 @@ export class SpawnService {
     this.queue.on('error', (err) => this.logger.debug({ err: err.message }, 'spawn queue error'));
     this.events = new QueueEvents(SPAWN_QUEUE, { connection: this.eventsConnection as never, prefix });
     this.events.on('error', (err) => this.logger.debug({ err: err.message }, 'spawn queue events error'));
+    this.slots = new SpawnSlots(stores.ctx.redis, stores.ctx.keys, config.SPAWN_MAX_IN_FLIGHT_PER_USER);
+  }
+
+  /** Frees a session's spawn slot (its session was deleted before the spawn finished). */
+  releaseSlot(userId: string, sessionId: string): Promise<void> {
+    return this.slots.release(userId, sessionId);
   }
 
   /** Readiness probe: the queue's Redis answers. */
@@ -70,7 +81,8 @@ export class SpawnService {
     if (!Array.isArray(taskIds) || taskIds.length === 0 || !taskIds.every((t) => typeof t === 'string' && t.length > 0)) {
       throw spawnError(400, 'invalid_task_ids', 'taskIds must be a non-empty array');
     }
-    if (taskIds.length > this.limits.array) throw spawnError(400, 'invalid_task_ids', `taskIds must have at most ${this.limits.array} entries`);
+    const maxTasks = Math.min(this.limits.array, this.config.SPAWN_MAX_TASKS);
+    if (taskIds.length > maxTasks) throw spawnError(400, 'invalid_task_ids', `taskIds must have at most ${maxTasks} entries (SPAWN_MAX_TASKS)`);
     const spawnSource = raw.spawnSource ?? 'ui';
     if (spawnSource !== 'ui' && spawnSource !== 'session') throw spawnError(400, 'invalid_spawn_source', 'spawnSource must be "ui" or "session"');
     if (spawnSource === 'session') {
@@ -92,7 +104,7 @@ export class SpawnService {
       taskProjects.push(pid);
     }
     if (!(await this.stores.projects.exists(projectId)) || !canRead(actor, projectId)) throw spawnError(404, 'project_not_found', `Project ${projectId} not found`);
-    if (!canWrite(actor, projectId)) throw new ForbiddenError('Not allowed to spawn in this project');
+    authorize(actor, 'spawn:create', { projectId }, () => spawnError(404, 'project_not_found', `Project ${projectId} not found`));
     const strategy = raw.strategy ?? 'simple';
     if (!STRATEGIES.includes(strategy as never)) throw spawnError(400, 'invalid_strategy', 'strategy must be "simple", "queue", or "tree"');
     const other = (taskIds as string[]).find((_, i) => taskProjects[i] !== projectId);
@@ -103,6 +115,10 @@ export class SpawnService {
       throw new AppError(400, 'VALIDATION_ERROR', `context must be at most ${this.limits.metadata} bytes as JSON`);
     }
     const sessionName = typeof raw.sessionName === 'string' && raw.sessionName ? raw.sessionName.slice(0, this.limits.title) : undefined;
+    const estimate = await this.manifestEstimate(projectId, [...new Set(taskIds as string[])], skills);
+    if (estimate > this.config.MANIFEST_MAX_BYTES) {
+      throw spawnError(400, 'manifest_too_large', `The manifest of this spawn would be about ${estimate} bytes; at most ${this.config.MANIFEST_MAX_BYTES} (MANIFEST_MAX_BYTES)`, { bytes: estimate, max: this.config.MANIFEST_MAX_BYTES });
+    }
     return {
       projectId,
       taskIds: taskIds as string[],
@@ -117,6 +133,22 @@ export class SpawnService {
   }
 
   /**
+   * Bytes the manifest of a spawn will take, from the stored sizes of what it copies (each task's
+   * title, description and metadata, plus a fixed overhead per task; skills; the working directory):
+   * one pipelined HSTRLEN per field, at most SPAWN_MAX_TASKS × 3 + 1 commands. The worker checks the
+   * real size too (contract 00 "Spawn": MANIFEST_MAX_BYTES).
+   */
+  private async manifestEstimate(projectId: string, taskIds: string[], skills: string[]): Promise<number> {
+    const k = this.stores.ctx.keys;
+    const p = this.stores.ctx.redis.pipeline();
+    for (const t of taskIds) for (const f of ['title', 'description', 'metadata']) p.hstrlen(k.task(projectId, t), f);
+    p.hstrlen(k.project(projectId), 'workingDir');
+    const sizes = (await p.exec()) ?? [];
+    const stored = sizes.reduce((n, [, v]) => n + Number(v ?? 0), 0);
+    return stored + taskIds.length * 400 + Buffer.byteLength(JSON.stringify(skills)) + 400;
+  }
+
+  /**
    * `POST /sessions/spawn`: creates the session (`spawning`; no events yet) and its links (and queue)
    * atomically, enqueues the job, and waits up to SPAWN_WAIT_MS for it: 201 with the original response
    * plus `envVars`, `initialCommand`, `cwd`, `manifest`; `async` (Prefer: respond-async) or a wait that
@@ -125,18 +157,35 @@ export class SpawnService {
   async spawn(actor: Principal, raw: Record<string, unknown>, async: boolean): Promise<SpawnAnswer> {
     const v = await this.validate(actor, raw);
     const roleName = v.role === 'worker' ? 'Worker' : 'Orchestrator';
-    const created = await this.stores.sessions.createForSpawn(
-      actor,
-      {
-        projectId: v.projectId,
-        taskIds: v.taskIds,
-        name: v.sessionName ?? `${roleName} for ${v.taskIds[0]}`,
-        strategy: v.strategy,
-        metadata: { skills: v.skills, spawnedBy: v.parentSessionId, spawnSource: v.spawnSource, role: v.role, strategy: v.strategy, context: v.context },
-      },
-      v.strategy === 'queue' ? (id, now) => QueueStore.initialDoc(id, [...new Set(v.taskIds)], now) : undefined,
-    );
+    const sessionId = newId('sess', this.stores.ctx.clock());
+    // One slot per spawn in flight; its rank is the job's priority (fair across users).
+    const rank = await this.slots.acquire(actor.id, sessionId);
+    if (rank === 0) {
+      throw new AppError(429, 'RATE_LIMITED', `At most ${this.config.SPAWN_MAX_IN_FLIGHT_PER_USER} spawns in flight per user (SPAWN_MAX_IN_FLIGHT_PER_USER); retry when one has finished`, {
+        envelope: 'route',
+        headers: { 'Retry-After': '5' },
+      });
+    }
+    let created: Awaited<ReturnType<Stores['sessions']['createForSpawn']>>;
+    try {
+      created = await this.stores.sessions.createForSpawn(
+        actor,
+        {
+          projectId: v.projectId,
+          taskIds: v.taskIds,
+          name: v.sessionName ?? `${roleName} for ${v.taskIds[0]}`,
+          strategy: v.strategy,
+          metadata: { skills: v.skills, spawnedBy: v.parentSessionId, spawnSource: v.spawnSource, role: v.role, strategy: v.strategy, context: v.context },
+        },
+        v.strategy === 'queue' ? (id, now) => QueueStore.initialDoc(id, [...new Set(v.taskIds)], now) : undefined,
+        sessionId,
+      );
+    } catch (err) {
+      await this.slots.release(actor.id, sessionId).catch(() => undefined);
+      throw err;
+    }
     const manifestPath = `${this.config.SESSION_DIR}/${created.id}/manifest.json`;
+    // No credential in the job (contract 00 "Spawn"): the worker acts for `actorId` itself.
     const data: SpawnJobData = {
       sessionId: created.id,
       projectId: v.projectId,
@@ -150,6 +199,7 @@ export class SpawnService {
     };
     const job = await this.queue.add(SPAWN_QUEUE, data, {
       jobId: created.id,
+      priority: rank,
       attempts: this.config.SPAWN_ATTEMPTS,
       backoff: { type: 'exponential', delay: this.config.SPAWN_BACKOFF_MS },
       removeOnComplete: { age: 3600, count: 10_000 },
@@ -168,20 +218,44 @@ export class SpawnService {
       if (/^Job wait .* timed out before finishing/.test(msg)) return accepted();
       throw spawnError(500, 'manifest_generation_failed', msg.startsWith('Failed to generate manifest:') ? msg : `Failed to generate manifest: ${msg}`);
     }
-    return {
-      status: 201,
-      body: {
-        success: true,
-        sessionId: result.sessionId,
-        manifestPath: result.manifestPath,
-        message: 'Spawn request sent to Agents UI',
-        session: JSON.parse(result.session),
-        envVars: result.envVars,
-        initialCommand: result.command,
-        cwd: result.cwd,
-        manifest: JSON.parse(result.manifest),
-      },
+    const body: Record<string, unknown> = {
+      success: true,
+      sessionId: result.sessionId,
+      manifestPath: result.manifestPath,
+      message: 'Spawn request sent to Agents UI',
+      session: JSON.parse(result.session),
+      envVars: result.envVars,
+      initialCommand: result.command,
+      cwd: result.cwd,
+      manifest: JSON.parse(result.manifest),
     };
+    // The session's own key, given once, to the caller only (contract 00 "Spawn").
+    const key = await this.mintSessionKey(actor, v.projectId, result.sessionId).catch((err: unknown) => {
+      this.logger.warn({ sessionId: result.sessionId, err: (err as Error).message }, 'spawned session got no key; mint one with POST /sessions/:id/api-key');
+      return undefined;
+    });
+    return { status: 201, body: key ? { ...body, apiKey: key.key, apiKeyId: key.id } : body, replayable: body };
+  }
+
+  /**
+   * Mints a key for session `sessionId` of `projectId` (contract 00 "Spawn"; `POST /sessions/:id/api-key`
+   * and the spawn response): the caller's key, scoped to that project and session (at most `editor`
+   * there, whatever the caller's role), revoked when the session ends, is deleted or replaced. The
+   * caller needs `session:mintKey` (a writer of the project, not itself a session key). No key under
+   * MAESTRO_AUTH=disabled (undefined). 409 for an ended session, 429 over MAX_API_KEYS_PER_SESSION.
+   */
+  async mintSessionKey(actor: Principal, projectId: string, sessionId: string) {
+    if (actor.kind === 'local') return undefined;
+    authorize(actor, 'session:mintKey', { projectId, sessionId }, () => new NotFoundError('Session', sessionId));
+    const identity = this.stores.identity;
+    const key = await identity.createApiKey(actor.id, { name: `session ${sessionId}`, projectId, sessionId });
+    try {
+      await this.stores.sessions.addKey(projectId, sessionId, key.id, this.config.MAX_API_KEYS_PER_SESSION, (ids) => identity.activeKeyIds(ids));
+    } catch (err) {
+      await identity.revokeKeyById(key.id).catch(() => undefined);
+      throw err;
+    }
+    return key;
   }
 
   /** The stored manifest of a session (`GET /sessions/:id/manifest`); 404 session, then 404 manifest. */

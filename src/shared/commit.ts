@@ -179,7 +179,8 @@ export class Commit {
 
   /**
    * Applies the change. Throws NotFoundError for a failed `exists`, VersionConflict for a failed
-   * `check`/`fieldIs`, AppError 409 for a failed `absent`; Redis errors propagate (→ 503 upstream).
+   * `check`/`fieldIs`, AppError 409 for a failed `absent` or a key of the wrong type (nothing is
+   * written then); Redis errors propagate (→ 503 upstream).
    */
   async exec(redis: ScriptedRedis): Promise<CommitResult> {
     const arg = JSON.stringify({
@@ -196,9 +197,10 @@ export class Commit {
       out = await redis.maestroCommit(this.keys.length, ...this.keys, arg);
     } catch (err) {
       const msg = err instanceof Error ? err.message : '';
-      const m = /MAESTRO_(GONE|VERSION|EXISTS|NOTEMPTY) (\d+)(?: (\d+))?/.exec(msg);
+      const m = /MAESTRO_(GONE|VERSION|EXISTS|NOTEMPTY|TYPE) (\d+)(?: (\d+))?/.exec(msg);
       if (!m) throw err;
       const idx = Number(m[2]);
+      if (m[1] === 'TYPE') throw new AppError(409, 'CONFLICT', 'The change conflicts with stored data of another kind; nothing was written');
       if (m[1] === 'NOTEMPTY') throw new BusinessRuleError(this.emptyMessages.get(idx) ?? 'Not empty');
       const role = this.roles.get(idx) ?? { resource: 'Resource', id: '?' };
       if (m[1] === 'GONE') throw new NotFoundError(role.resource, role.id);

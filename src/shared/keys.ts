@@ -130,7 +130,14 @@ export class Keys {
   get templateRevision(): string {
     return `${this.prefix}{templates}:rev`;
   }
-  /** Idempotency record of one principal's key (hash: `state`, `hash`, `status`, `body`, `headers`). */
+  /**
+   * A user's spawns in flight (sorted set: session id scored by a deadline, ms). Transient: not in
+   * backups (see backup.ts EXCLUDED).
+   */
+  spawnSlots(userId: string): string {
+    return `${this.prefix}spawn-slots:${userId}`;
+  }
+  /** Idempotency record of one credential's key (JSON: `state`, `hash`, `status`, `body`, `headers`). */
   idempotency(principalId: string, key: string): string {
     return `${this.prefix}idem:${principalId}:${key}`;
   }

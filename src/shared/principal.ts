@@ -1,57 +1,36 @@
-import { ForbiddenError } from './errors.js';
-
-/**
- * The acting principal of every store call (DESIGN.md "Cross-cutting: Auth"). Until the security
- * issue fills the seam in, every request acts as LOCAL_ADMIN.
- */
 /** A member's role in a project (contract 00 "Identity and access"). */
 export type ProjectRole = 'owner' | 'editor' | 'viewer';
 
-/** Who is acting: a user (token), a user's API key (maybe scoped), or the local admin. */
+/**
+ * Who is acting: a user (access token), one of a user's API keys (maybe scoped), or the local admin
+ * (MAESTRO_AUTH=disabled). Every store call and every WebSocket decision receives one, and every
+ * decision about it is made by `access/policy.ts` (DESIGN.md "Cross-cutting: Auth").
+ */
 export interface Principal {
-  /** Stable id used for ownership and idempotency records (`usr_…`, or `local-admin`). */
+  /** The user's id (`usr_…`), or `local-admin`: ownership and per-user caps are keyed by it. */
   id: string;
   kind: 'user' | 'apiKey' | 'local';
-  /** Admins see and change everything (contract 00). */
+  /** A global admin: sees and changes everything. False for any project-scoped credential. */
   admin: boolean;
+  /** API keys: the key's id (`mk_<id>.…`); idempotency records and revocation are per key. */
+  keyId?: string;
   /** API keys may be limited to one project … */
   projectId?: string;
+  /** … to one session of it (a session key: at most `editor` there, mints no keys) … */
+  sessionId?: string;
   /** … and to reading. */
   readOnly?: boolean;
-  /** Project roles of a user (projectId → role); admins need none. */
+  /** Project roles (projectId → role); a scoped key of an admin holds `owner` in its project. */
   roles?: Record<string, ProjectRole>;
 }
 
-/** The one local admin that acts for every request while authentication is not enforced. */
+/** The one local admin that acts for every request while authentication is disabled (contract 00). */
 export const LOCAL_ADMIN: Principal = Object.freeze({ id: 'local-admin', kind: 'local', admin: true });
 
 /**
- * May `principal` read project `projectId`? Contract 00: tasks, sessions, queues and manifests inherit
- * access from their project; admins read everything; an API key may be limited to one project.
+ * The namespace of a principal's idempotency records (contract 00 "Concurrency and retries": records
+ * are per principal and scope): one per API key (`k:<keyId>`), one per user's tokens (`u:<userId>`).
  */
-export function canRead(principal: Principal, projectId: string): boolean {
-  if (principal.projectId && principal.projectId !== projectId) return false;
-  return principal.admin || principal.roles?.[projectId] !== undefined;
-}
-
-/** May `principal` change project `projectId` and what it holds? Owners and editors (and admins). */
-export function canWrite(principal: Principal, projectId: string): boolean {
-  if (!canRead(principal, projectId) || principal.readOnly) return false;
-  if (principal.admin) return true;
-  const role = principal.roles?.[projectId];
-  return role === 'owner' || role === 'editor';
-}
-
-/** May `principal` delete project `projectId` or manage its members? Owners (and admins). */
-export function canManage(principal: Principal, projectId: string): boolean {
-  return canWrite(principal, projectId) && (principal.admin || principal.roles?.[projectId] === 'owner');
-}
-
-/**
- * Guard of every write: a project the principal cannot read is "not found" (ids cannot be probed);
- * one it can read but not change is 403 FORBIDDEN (contract 00 "Identity and access").
- */
-export function assertCanWrite(principal: Principal, projectId: string | undefined, notFound: () => Error): asserts projectId is string {
-  if (!projectId || !canRead(principal, projectId)) throw notFound();
-  if (!canWrite(principal, projectId)) throw new ForbiddenError(principal.readOnly ? 'Read-only credential' : 'Not allowed to change this project');
+export function credentialScope(p: Principal): string {
+  return p.kind === 'apiKey' && p.keyId ? `k:${p.keyId}` : `u:${p.id}`;
 }

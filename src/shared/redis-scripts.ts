@@ -16,6 +16,8 @@ const SCRIPTS = {
   maestroRenderMany: load('render-many'),
   maestroReadKeys: load('read-keys', false),
   maestroSnapshot: load('snapshot', false),
+  maestroRefreshRotate: load('refresh-rotate', false),
+  maestroSlotAcquire: load('slot-acquire', false),
 } as const;
 
 /** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
@@ -28,6 +30,10 @@ export interface ScriptCommands {
   maestroReadKeys(numKeys: number, ...keys: string[]): Promise<[string, number, string[]][]>;
   /** Backups: copies a slot's keys under a snapshot prefix; `[revision, key, pttl, …]` (snapshot.lua). */
   maestroSnapshot(numKeys: number, ...keysAndArgs: string[]): Promise<(string | number | null)[]>;
+  /** Refresh-token rotation: `['ok', userId]` or `['invalid'|'revoked'|'reuse']` (refresh-rotate.lua). */
+  maestroRefreshRotate(numKeys: 3, family: string, presented: string, successor: string, ...args: string[]): Promise<string[]>;
+  /** A bounded slot in a sorted set: the 1-based count after adding, or 0 when full (slot-acquire.lua). */
+  maestroSlotAcquire(numKeys: 1, key: string, member: string, deadlineMs: string, nowMs: string, cap: string): Promise<number>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

@@ -38,6 +38,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   metrics.queueProbe = () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   const spawn = new SpawnWorker(config, stores, logger, metrics);
   void SpawnWorker.sweepScratch();
+  // Manifest files of deleted sessions: swept at start and every hour on every worker (each host's own SESSION_DIR).
+  void spawn.sweepOrphanManifests();
+  const sweep = setInterval(() => void spawn.sweepOrphanManifests(), 3_600_000);
+  sweep.unref();
   const maintenance = new MaintenanceWorker(config, stores, logger, redis, metrics);
   void maintenance.scheduleWithRetry();
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
@@ -71,6 +75,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
     maintenance,
     metricsPort,
     close: async () => {
+      clearInterval(sweep);
       metricsServer?.close();
       await queue.close().catch(() => undefined);
       await spawn.close();

@@ -11,6 +11,7 @@ import { LOCAL_ADMIN } from '../shared/principal.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import { bullPrefix, MANIFEST_FAILURE_PREFIX, SPAWN_QUEUE, type SpawnJobData, type SpawnJobResult } from '../shared/spawn/spawn-queue.js';
 import type { Stores } from '../shared/stores/index.js';
+import { SpawnSlots } from '../shared/spawn/spawn-slots.js';
 import { assertValidManifest, ManifestError, runCliGenerator, runServerGenerator } from './manifest-generator.js';
 
 /** Where CLI runs write their manifest before the worker stores it (per host, not shared). */
@@ -27,6 +28,7 @@ const SCRATCH_DIR = join(tmpdir(), 'maestro-manifest-scratch');
 export class SpawnWorker {
   readonly worker: Worker<SpawnJobData, SpawnJobResult>;
   private readonly connection: RedisClient;
+  private readonly slots: SpawnSlots;
 
   constructor(
     private readonly config: Config,
@@ -34,6 +36,7 @@ export class SpawnWorker {
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
   ) {
+    this.slots = new SpawnSlots(stores.ctx.redis, stores.ctx.keys, config.SPAWN_MAX_IN_FLIGHT_PER_USER);
     this.connection = createRedis(config.REDIS_URL, { name: 'maestro-worker-bullmq', forBullmq: true });
     this.connection.on('error', () => undefined);
     this.worker = new Worker<SpawnJobData, SpawnJobResult>(SPAWN_QUEUE, (job) => this.process(job), {
@@ -70,21 +73,64 @@ export class SpawnWorker {
     return removed;
   }
 
+  /**
+   * Removes manifest directories under SESSION_DIR whose session no longer exists (contract 00 "Spawn":
+   * manifest files are removed with their session; the API removes them at once where it shares the
+   * directory, this catches the rest: other hosts, a deletion while this worker was down). Only
+   * directories older than `minAgeMs` (a spawn in progress writes its lookup long before). One
+   * pipelined EXISTS per 500 directories. Returns how many were removed; errors are ignored.
+   */
+  async sweepOrphanManifests(minAgeMs = 3_600_000, now = Date.now()): Promise<number> {
+    let removed = 0;
+    try {
+      const names = (await readdir(this.config.SESSION_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      for (let i = 0; i < names.length; i += 500) {
+        const batch = names.slice(i, i + 500);
+        const p = this.stores.ctx.redis.pipeline();
+        for (const id of batch) p.exists(this.stores.ctx.keys.sessionLookup(id));
+        const found = (await p.exec()) ?? [];
+        for (let j = 0; j < batch.length; j++) {
+          if (found[j]?.[0] || Number(found[j]?.[1]) === 1) continue;
+          const dir = join(this.config.SESSION_DIR, batch[j]!);
+          const st = await stat(dir).catch(() => undefined);
+          if (!st || now - st.mtimeMs < minAgeMs) continue;
+          await rm(dir, { recursive: true, force: true });
+          removed++;
+        }
+      }
+    } catch {
+      /* no SESSION_DIR yet, or Redis away: the next sweep tries again */
+    }
+    if (removed) this.logger.info({ removed }, 'removed manifest directories of deleted sessions');
+    return removed;
+  }
+
   private async process(job: Job<SpawnJobData, SpawnJobResult>): Promise<SpawnJobResult> {
     const d = job.data;
     const end = this.metrics?.spawnDuration.startTimer();
+    // The user's spawn slot (SPAWN_MAX_IN_FLIGHT_PER_USER) is freed once the spawn is over either way.
+    const release = () => this.slots.release(d.actorId, d.sessionId).catch(() => undefined);
     try {
       const result = await this.spawnOnce(d);
       this.metrics?.spawnJobs.inc({ result: 'completed' });
       end?.({ result: 'completed' });
+      await release();
       return result;
     } catch (err) {
       this.metrics?.spawnJobs.inc({ result: 'failed' });
       end?.({ result: 'failed' });
-      if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof UnrecoverableError) {
+        // final: the session is marked failed unless it is already gone or no longer spawning
+        await this.markFailed(d, err.message.replace(MANIFEST_FAILURE_PREFIX, '')).catch((e: Error) => this.logger.error({ err: e.message }, 'could not mark spawn failed'));
+        await release();
+        throw err;
+      }
       const reason = err instanceof ManifestError ? err.message : `Unexpected error: ${(err as Error).message}`;
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (last) await this.markFailed(d, reason).catch((e: Error) => this.logger.error({ err: e.message }, 'could not mark spawn failed'));
+      if (last) {
+        await this.markFailed(d, reason).catch((e: Error) => this.logger.error({ err: e.message }, 'could not mark spawn failed'));
+        await release();
+      }
       throw new Error(MANIFEST_FAILURE_PREFIX + reason);
     }
   }
@@ -136,23 +182,32 @@ export class SpawnWorker {
     }
     const path = this.manifestPath(d.sessionId);
     await mkdir(dirname(path), { recursive: true });
-    // With authentication on, the session gets a key scoped to its project (contract 00 "Identity").
-    const minted = d.actorId === LOCAL_ADMIN.id ? undefined : await this.stores.identity.createApiKey(d.actorId, { name: `session ${d.sessionId}`, projectId: d.projectId });
+    // The CLI generator reads the project and tasks through the API: with authentication on it gets a
+    // key of the spawner, read-only, scoped to this session, that expires by itself and is revoked as
+    // soon as the run is over. It lives in the child's environment only (never in Redis data another
+    // principal reads: contract 00 "Spawn"); the session's own key is given by the API to the caller.
+    const minted =
+      d.actorId === LOCAL_ADMIN.id || this.config.MANIFEST_GENERATOR !== 'cli'
+        ? undefined
+        : await this.stores.identity.createApiKey(d.actorId, {
+            name: `manifest generator ${d.sessionId}`,
+            projectId: d.projectId,
+            sessionId: d.sessionId,
+            readOnly: true,
+            ttlMs: this.config.MANIFEST_TIMEOUT_MS + 60_000,
+          });
     try {
-      return await this.completeSpawn(d, project, path, minted);
-    } catch (err) {
-      // this attempt's key is not handed to anyone: revoke it (a retry mints its own)
+      return await this.completeSpawn(d, project, path, minted?.key);
+    } finally {
       if (minted) await this.stores.identity.revokeKeyById(minted.id).catch(() => undefined);
-      throw err;
     }
   }
 
   /**
-   * Steps 4–8 of a spawn attempt once its key (if any: `minted`, `mk_<id>.<secret>`) is minted:
-   * manifest, then the atomic step that hands the key to the session.
+   * Steps 3–8 of a spawn attempt: manifest (the CLI run gets `generatorKey` to read the API), size
+   * check, then the atomic step that stores it and sets the six env vars.
    */
-  private async completeSpawn(d: SpawnJobData, project: { workingDir?: string }, path: string, minted?: { id: string; key: string }): Promise<SpawnJobResult> {
-    const apiKey = minted?.key;
+  private async completeSpawn(d: SpawnJobData, project: { workingDir?: string }, path: string, generatorKey?: string): Promise<SpawnJobResult> {
     // The CLI writes to a file of its own, outside SESSION_DIR: a CLI left running by a worker that
     // died can neither overwrite the manifest another worker completed nor leave a copy beside it.
     await mkdir(SCRATCH_DIR, { recursive: true, mode: 0o700 });
@@ -160,7 +215,7 @@ export class SpawnWorker {
     let manifest: Record<string, unknown>;
     try {
       manifest = (
-        this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, scratch, apiKey)
+        this.config.MANIFEST_GENERATOR === 'server' ? await runServerGenerator(this.stores, d) : await runCliGenerator(this.config, d, scratch, generatorKey)
       ) as Record<string, unknown>;
     } finally {
       await rm(scratch, { force: true });
@@ -172,10 +227,14 @@ export class SpawnWorker {
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
+    const compactBytes = Buffer.byteLength(JSON.stringify(manifest));
+    if (compactBytes > this.config.MANIFEST_MAX_BYTES) {
+      throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}manifest is ${compactBytes} bytes; at most ${this.config.MANIFEST_MAX_BYTES} (MANIFEST_MAX_BYTES)`);
+    }
     const manifestJson = JSON.stringify(manifest, null, 2);
     await writeFile(scratch, manifestJson + '\n');
     await rename(scratch, path);
-    const envVars: Record<string, string> = { ...this.envVars(d), ...(apiKey ? { MAESTRO_API_KEY: apiKey } : {}) };
+    const envVars = this.envVars(d);
     const command = `maestro ${d.role} init`;
     const cwd = project.workingDir ?? '';
     const k = this.stores.ctx.keys;
@@ -193,15 +252,11 @@ export class SpawnWorker {
         c.hset(manifestKey, { doc: compact, version: '1' });
         c.eventWrap('session:spawn', 'session', sessionKey, '{"session":', post);
         for (const t of [...new Set(d.taskIds)]) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: d.sessionId }));
-      }, minted?.id);
+      });
     } catch (err) {
       if (err instanceof AppError && err.code === 'CONFLICT') {
         const again = await this.storedResult(d);
-        if (again) {
-          // another attempt won and handed out its own key: this one is unused
-          if (minted) await this.stores.identity.revokeKeyById(minted.id).catch(() => undefined);
-          return again;
-        }
+        if (again) return again;
       }
       if (err instanceof NotFoundError) throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}${err.message}`);
       throw err;

@@ -52,7 +52,8 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'get /api-keys': { kind: 'self' },
   // a scoped or read-only key cannot mint keys (it would escape its scope)
   'post /api-keys': { kind: 'self', body: () => ({ name: 'm' }), deny: { scopedOther: 403, readOnly: 403 } },
-  'delete /api-keys/{id}': { kind: 'self' },
+  // a scoped or read-only key sees and revokes only itself (the owner's other key is not there for it)
+  'delete /api-keys/{id}': { kind: 'self', deny: { scopedOther: 404, readOnly: 404 } },
   'get /openapi.json': { kind: 'openRead' },
   'get /projects': { kind: 'openRead' },
   'get /tasks': { kind: 'openRead' },
@@ -64,7 +65,8 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'get /skills': { kind: 'openRead' },
   'get /skills/{id}': { kind: 'openRead' },
   'get /skills/role/{role}': { kind: 'openRead' },
-  'post /skills/{id}/reload': { kind: 'openRead' },
+  // a reload invalidates every replica's cache: admins only
+  'post /skills/{id}/reload': { kind: 'openRead', deny: { other: 403, viewer: 403, editor: 403, owner: 403, scopedOther: 403, readOnly: 403 } },
   // a project-scoped key cannot create (and own) other projects
   'post /projects': { kind: 'globalWrite', body: () => ({ name: 'new' }), deny: { scopedOther: 403 } },
   'post /templates': { kind: 'globalWrite', body: () => ({ name: 'n', role: 'worker', content: 'c' }), deny: { scopedOther: 403 } },
@@ -78,6 +80,8 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'get /tasks/{id}/children': { kind: 'projectRead' },
   'get /sessions/{id}': { kind: 'projectRead' },
   'get /sessions/{id}/manifest': { kind: 'projectRead' },
+  // the session's own key: writers of the project (a session key mints none)
+  'post /sessions/{id}/api-key': { kind: 'projectWrite' },
   'get /sessions/{id}/queue': { kind: 'projectRead' },
   'get /sessions/{id}/queue/top': { kind: 'projectRead' },
   'get /sessions/{id}/queue/items': { kind: 'projectRead' },
@@ -147,8 +151,8 @@ async function world(): Promise<World> {
     { projectId: project, taskIds: [task], name: 's', strategy: 'queue', metadata: {} },
     (id, now) => QueueStore.initialDoc(id, [task], now),
   )).id;
-  await h.req('POST', `/api/v1/projects/${project}/members`, { userId: ids.editor, role: 'editor' }, cred.owner);
-  await h.req('POST', `/api/v1/projects/${project}/members`, { userId: ids.viewer, role: 'viewer' }, cred.owner);
+  await h.req('POST', `/api/v1/projects/${project}/members`, { email: 'editor@example.com', role: 'editor' }, cred.owner);
+  await h.req('POST', `/api/v1/projects/${project}/members`, { email: 'viewer@example.com', role: 'viewer' }, cred.owner);
   const template = (await h.req('POST', '/api/v1/templates', { name: 'mine', role: 'worker', content: 'c' }, cred.owner)).body.id;
   const key = (await h.req('POST', '/api/v1/api-keys', { name: 'k' }, cred.owner)).body.id;
   return { project, task, child, session, template, key };

@@ -152,7 +152,7 @@ describe('per-project access', () => {
     const other = await user('otto');
     const p = (await h.req('POST', '/api/v1/projects', { name: 'secret' }, as(owner.token))).body;
     const t = (await h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
-    expect((await h.req('POST', `/api/v1/projects/${p.id}/members`, { userId: editor.id, role: 'editor' }, as(owner.token))).status).toBe(201);
+    expect((await h.req('POST', `/api/v1/projects/${p.id}/members`, { email: 'ed@example.com', role: 'editor' }, as(owner.token))).status).toBe(201);
     expect((await h.req('POST', `/api/v1/projects/${p.id}/members`, { email: 'vic@example.com', role: 'viewer' }, as(owner.token))).status).toBe(201);
 
     // another user: 404 on everything, empty lists
@@ -169,7 +169,7 @@ describe('per-project access', () => {
     // editor: writes, cannot delete the project or manage members
     expect((await h.req('PATCH', `/api/v1/tasks/${t.id}`, { title: 'edited' }, as(editor.token))).status).toBe(200);
     expect((await h.req('DELETE', `/api/v1/projects/${p.id}`, undefined, as(editor.token))).status).toBe(403);
-    expect((await h.req('POST', `/api/v1/projects/${p.id}/members`, { userId: other.id, role: 'viewer' }, as(editor.token))).status).toBe(403);
+    expect((await h.req('POST', `/api/v1/projects/${p.id}/members`, { email: 'otto@example.com', role: 'viewer' }, as(editor.token))).status).toBe(403);
     // admin sees everything
     expect((await h.req('GET', `/api/v1/projects/${p.id}`, undefined, as(adminKey))).status).toBe(200);
     // a key scoped to another project, and a read-only key
@@ -199,7 +199,7 @@ describe('WebSocket access', () => {
     await h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 'hidden' }, as(alice.token));
     await new Promise((r) => setTimeout(r, 200));
     expect(c.events()).toEqual([]);
-    await h.req('POST', `/api/v1/projects/${p.id}/members`, { userId: bob.id, role: 'viewer' }, as(alice.token));
+    await h.req('POST', `/api/v1/projects/${p.id}/members`, { email: 'bob@example.com', role: 'viewer' }, as(alice.token));
     await new Promise((r) => setTimeout(r, 100));
     await h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 'visible' }, as(alice.token));
     await c.until(() => c.events().length >= 1);
@@ -221,7 +221,7 @@ describe('WebSocket access', () => {
 });
 
 describe('spawn and the CLI with authentication on', () => {
-  it('a spawned session gets MAESTRO_API_KEY scoped to its project; the CLI reads the credentials file', async () => {
+  it('a spawn answers the session key once (never in env, envVars or events), scoped to its project and session; the CLI reads the credentials file', async () => {
     const { startWorker } = await import('../../src/worker/index.js');
     const { createLogger } = await import('../../src/shared/logger.js');
     const { join: pjoin, resolve: presolve } = await import('node:path');
@@ -237,10 +237,11 @@ describe('spawn and the CLI with authentication on', () => {
       const other = (await h.req('POST', '/api/v1/projects', { name: 'not for the agent' }, as(owner.token))).body;
       const r = await h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
       expect(r.status).toBe(201);
-      const key = r.body.envVars.MAESTRO_API_KEY;
+      const key = r.body.apiKey;
       expect(key).toMatch(/^mk_/);
+      expect(Object.keys(r.body.envVars).sort()).toEqual(['DATA_DIR', 'MAESTRO_MANIFEST_PATH', 'MAESTRO_SERVER_URL', 'MAESTRO_SESSION_ID', 'MAESTRO_STRATEGY', 'SESSION_DIR']);
       const me = await h.req('GET', '/api/v1/auth/me', undefined, as(key));
-      expect(me.body).toMatchObject({ id: owner.id, projectId: p.id, credential: 'apiKey' });
+      expect(me.body).toMatchObject({ id: owner.id, projectId: p.id, sessionId: r.body.sessionId, credential: 'apiKey' });
       expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key))).status).toBe(200);
       expect((await h.req('GET', `/api/v1/projects/${other.id}`, undefined, as(key))).status).toBe(404);
       // the agent works with its key until its session ends; then the key is revoked
@@ -252,7 +253,7 @@ describe('spawn and the CLI with authentication on', () => {
       expect(keys.find((k) => k.name === `session ${sid}`)?.revokedAt).toBeGreaterThan(0);
       // a deleted session's key goes too
       const r2 = await h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
-      const key2 = r2.body.envVars.MAESTRO_API_KEY;
+      const key2 = r2.body.apiKey;
       expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key2))).status).toBe(200);
       expect((await h.req('DELETE', `/api/v1/sessions/${r2.body.sessionId}`, undefined, as(owner.token))).status).toBe(200);
       expect((await h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(key2))).status).toBe(401);

@@ -11,7 +11,7 @@ export interface Authenticator {
   fromHeaders(headers: IncomingMessage['headers']): Promise<Principal | undefined>;
   /** A WebSocket upgrade: the headers above, or `?ticket=` (single use). */
   fromUpgrade(req: IncomingMessage): Promise<Principal | undefined>;
-  /** The same principal with its roles read again (membership changes). */
+  /** The same principal read again: its roles, and undefined once its key is revoked or its user gone. */
   refresh(p: Principal): Promise<Principal | undefined>;
 }
 
@@ -54,7 +54,7 @@ export function createAuthenticator(identity: IdentityStore, ring: () => Promise
       if (ticket) return identity.redeemTicket(ticket);
       return fromHeaders(req.headers);
     },
-    refresh: async (p) => (p.kind === 'local' ? p : identity.principalOf(p.id, p.kind, { ...(p.projectId ? { projectId: p.projectId } : {}), ...(p.readOnly ? { readOnly: true } : {}) })),
+    refresh: (p) => identity.refreshPrincipal(p),
   };
 }
 

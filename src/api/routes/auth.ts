@@ -2,8 +2,9 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { IdentityStore } from '../../shared/auth/identity-store.js';
 import { signAccessToken, type KeyRing } from '../../shared/auth/tokens.js';
-import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../../shared/errors.js';
-import { canManage, canRead, type ProjectRole } from '../../shared/principal.js';
+import { ForbiddenError, NotFoundError, UnauthorizedError } from '../../shared/errors.js';
+import { allows, authorize, canRead, visibleRoles } from '../../shared/access/policy.js';
+import type { ProjectRole } from '../../shared/principal.js';
 import type { ApiDeps } from '../api-deps.js';
 import { body, parse, principal, sendJson } from '../http.js';
 
@@ -20,8 +21,7 @@ export const authSchemas = {
     readOnly: z.boolean({ error: 'readOnly must be a boolean' }).optional(),
   }),
   member: z.object({
-    userId: z.string().max(128).optional(),
-    email: z.string().max(254).optional(),
+    email: z.string({ error: 'email is required (members are added by email)' }).trim().toLowerCase().email({ error: 'email must be a valid address' }).max(254),
     role: z.enum(['owner', 'editor', 'viewer'], { error: 'role must be owner, editor or viewer' }),
   }),
   memberRole: z.object({ role: z.enum(['owner', 'editor', 'viewer'], { error: 'role must be owner, editor or viewer' }) }),
@@ -73,6 +73,7 @@ export function authRoutes(deps: ApiDeps, a: AuthRouteDeps): Router {
     if (!(await a.identity.user(userId))) throw new UnauthorizedError('Invalid refresh token');
     sendJson(res, 200, await tokens(userId, refreshToken));
   });
+  // Only the whole token (its secret) revokes its login (item 11); any other input changes nothing.
   r.post('/auth/logout', async (req, res) => {
     const raw = body(req) as { refreshToken?: unknown };
     if (typeof raw.refreshToken === 'string') await a.identity.revokeRefresh(raw.refreshToken);
@@ -82,53 +83,73 @@ export function authRoutes(deps: ApiDeps, a: AuthRouteDeps): Router {
     const p = actor(req);
     const user = await a.identity.user(p.id);
     if (!user) throw new UnauthorizedError();
-    sendJson(res, 200, { id: user.id, email: user.email, name: user.name, admin: user.admin, roles: p.roles ?? {}, credential: p.kind, projectId: p.projectId ?? null, readOnly: Boolean(p.readOnly) });
+    sendJson(res, 200, {
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      admin: p.admin,
+      roles: visibleRoles(p),
+      credential: p.kind,
+      projectId: p.projectId ?? null,
+      sessionId: p.sessionId ?? null,
+      readOnly: Boolean(p.readOnly),
+    });
   });
   r.post('/auth/ws-ticket', async (req, res) => {
     sendJson(res, 201, { ticket: await a.identity.issueTicket(actor(req)), expiresIn: 30 });
   });
 
-  r.get('/api-keys', async (req, res) => sendJson(res, 200, await a.identity.listApiKeys(actor(req).id)));
+  // A key that is not its user's full self sees and revokes only itself (policy `apiKey:manage`).
+  r.get('/api-keys', async (req, res) => {
+    const p = actor(req);
+    sendJson(res, 200, await a.identity.listApiKeys(p, !allows(p, 'apiKey:manage', {})));
+  });
   r.post('/api-keys', async (req, res) => {
     const p = actor(req);
-    if (p.kind === 'apiKey' && (p.projectId || p.readOnly)) throw new ForbiddenError('A scoped API key cannot create API keys');
+    authorize(p, 'apiKey:create', {}, () => new NotFoundError('API key', 'new'));
     const input = parse(authSchemas.apiKey, body(req), 'body');
     if (input.projectId && !canRead(p, input.projectId)) throw new NotFoundError('Project', input.projectId);
-    sendJson(res, 201, await a.identity.createApiKey(p.id, input));
+    const created = await a.identity.createApiKey(p.id, input);
+    const { key: _secret, ...replayable } = created;
+    sendJson(res, 201, created, replayable);
   });
-  r.delete('/api-keys/:id', async (req, res) => sendJson(res, 200, await a.identity.revokeApiKey(actor(req).id, req.params.id)));
+  r.delete('/api-keys/:id', async (req, res) => {
+    const p = actor(req);
+    authorize(p, 'apiKey:manage', { keyId: req.params.id }, () => new NotFoundError('API key', req.params.id));
+    sendJson(res, 200, await a.identity.revokeApiKey(p.id, req.params.id));
+  });
 
-  const project = async (req: Parameters<typeof principal>[0], manage: boolean) => {
+  const project = async (req: Parameters<typeof principal>[0], action: 'member:read' | 'member:manage') => {
     const p = principal(req);
     const id = String(req.params.id);
-    await deps.stores.projects.get(p, id); // 404 when not readable
-    if (manage && !canManage(p, id)) throw new ForbiddenError('Only the project owner can manage members');
+    await deps.stores.projects.get(p, id); // 404 when absent or not readable
+    authorize(p, action, { projectId: id }, () => new NotFoundError('Project', id));
     return id;
   };
-  r.get('/projects/:id/members', async (req, res) => sendJson(res, 200, await a.identity.members(await project(req, false))));
+  const member = async (pid: string, ref: string) => {
+    const m = await a.identity.findMember(pid, ref);
+    if (!m) throw new NotFoundError('Member', ref);
+    return m;
+  };
+  r.get('/projects/:id/members', async (req, res) => sendJson(res, 200, await a.identity.members(await project(req, 'member:read'))));
+  // By email only, with the same answer whether or not an account has it (item 12).
   r.post('/projects/:id/members', async (req, res) => {
-    const pid = await project(req, true);
+    const pid = await project(req, 'member:manage');
     const input = parse(authSchemas.member, body(req), 'body');
-    const userId = input.userId ?? (input.email ? await a.identity.userIdByEmail(input.email) : undefined);
-    if (!userId) throw new ValidationError('userId or email of an existing user is required', [{ path: 'body.userId', message: 'unknown user' }]);
-    if (!(await a.identity.user(userId))) throw new NotFoundError('User', userId);
-    await a.identity.setMember(pid, userId, input.role as ProjectRole);
-    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, userId);
-    sendJson(res, 201, { userId, role: input.role });
+    sendJson(res, 201, await a.identity.invite(pid, input.email, input.role as ProjectRole));
   });
   r.patch('/projects/:id/members/:userId', async (req, res) => {
-    const pid = await project(req, true);
+    const pid = await project(req, 'member:manage');
     const input = parse(authSchemas.memberRole, body(req), 'body');
-    if (!(await a.identity.members(pid)).some((m) => m.userId === String(req.params.userId))) throw new NotFoundError('Member', String(req.params.userId));
-    await a.identity.setMember(pid, String(req.params.userId), input.role);
-    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, String(req.params.userId));
-    sendJson(res, 200, { userId: String(req.params.userId), role: input.role });
+    const m = await member(pid, String(req.params.userId));
+    await a.identity.changeMember(pid, m, input.role);
+    sendJson(res, 200, { email: m.email, role: input.role });
   });
   r.delete('/projects/:id/members/:userId', async (req, res) => {
-    const pid = await project(req, true);
-    await a.identity.removeMember(pid, String(req.params.userId));
-    await deps.redis.publish(`${deps.config.MAESTRO_REDIS_PREFIX}auth`, String(req.params.userId));
-    sendJson(res, 200, { success: true, userId: String(req.params.userId) });
+    const pid = await project(req, 'member:manage');
+    const m = await member(pid, String(req.params.userId));
+    await a.identity.removeMember(pid, m);
+    sendJson(res, 200, { success: true, email: m.email });
   });
   return r;
 }

@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { ApiDeps } from '../api-deps.js';
 
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
@@ -9,10 +9,13 @@ loopDelay.enable();
 /**
  * `/health` (liveness: the original `{status, timestamp, uptime}` plus `nodeId`; `?deep=1` adds Redis
  * round-trip ms, event-loop delay, heap and free disk of SESSION_DIR), `/ready` (Redis and every
- * readiness check answer → 200, else 503), `/ws-status` (contract 02 "Health").
+ * readiness check answer → 200, else 503), `/ws-status` (contract 02 "Health"). `guard` stands before
+ * `?deep=1` and `/ws-status` (see ops-access.ts: the metrics token or an admin on the API port).
  */
-export function healthRoutes(deps: ApiDeps): Router {
+export function healthRoutes(deps: ApiDeps, guard: RequestHandler): Router {
   const r = Router();
+  const deep = (req: { query: Record<string, unknown> }) => req.query.deep === '1' || req.query.deep === 'true';
+  r.get('/health', (req, res, next) => (deep(req) ? guard(req, res, next) : next()));
   r.get('/health', async (req, res) => {
     const out: Record<string, unknown> = {
       status: 'ok',
@@ -20,7 +23,7 @@ export function healthRoutes(deps: ApiDeps): Router {
       uptime: process.uptime(),
       nodeId: deps.config.NODE_ID,
     };
-    if (req.query.deep === '1' || req.query.deep === 'true') {
+    if (deep(req)) {
       const t0 = performance.now();
       try {
         await deps.redis.ping();
@@ -50,7 +53,7 @@ export function healthRoutes(deps: ApiDeps): Router {
       res.status(503).json({ error: true, code: 'UNAVAILABLE', message: 'Not ready: Redis or queue unreachable' });
     }
   });
-  r.get('/ws-status', async (_req, res) => {
+  r.get('/ws-status', guard, async (_req, res) => {
     if (!deps.wsStatus) {
       res.json({ error: 'WebSocket server not initialized yet' });
       return;

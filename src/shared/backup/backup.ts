@@ -27,11 +27,12 @@ import { withScripts } from '../redis-scripts.js';
  * The registry and snapshot copies are not backed up; restore rebuilds the registry.
  *
  * Not in a backup (by design): BullMQ jobs (`{bullmq}`), rate-limit counters (`rl:`), idempotency
- * records (`idem:`), WebSocket tickets and the replica registry (`ws-ticket:`, `ws:`).
+ * records (`idem:`), WebSocket tickets and the replica registry (`ws-ticket:`, `ws:`), spawns in
+ * flight (`spawn-slots:`).
  */
 export const BACKUP_FORMAT = 'maestro-backup';
 export const BACKUP_VERSION = 1;
-const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:'];
+const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:'];
 /** Optimistic reads of a slot before falling back to a copy made in one atomic step. */
 const OPTIMISTIC_ATTEMPTS = 3;
 /** TTL of snapshot copies (ms): a backup that dies leaves nothing behind for longer. */

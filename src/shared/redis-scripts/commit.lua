@@ -24,6 +24,21 @@
 local req = cjson.decode(ARGV[1])
 local ops = req.ops
 
+-- No commit is ever half-applied (security issue 11, item 14): a write to a key of another type would
+-- fail mid-script after earlier writes were made, so every key is checked for the type its ops need
+-- before anything is written ('MAESTRO_TYPE <k>'). One TYPE per distinct key.
+local NEEDS = { check = 'hash', fieldIs = 'hash', hset = 'hash', hdel = 'hash', hsetnull = 'hash', aadd = 'hash',
+  arem = 'hash', zadd = 'zset', zrem = 'zset', empty = 'zset', rpush = 'list' }
+local typed = {}
+for _, o in ipairs(ops) do
+  local need = NEEDS[o.op]
+  if need and not typed[o.k] then
+    typed[o.k] = true
+    local t = redis.call('TYPE', KEYS[o.k])['ok']
+    if t ~= 'none' and t ~= need then return redis.error_reply('MAESTRO_TYPE ' .. o.k) end
+  end
+end
+
 for _, o in ipairs(ops) do
   local key = KEYS[o.k]
   if o.op == 'check' then

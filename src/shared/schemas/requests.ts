@@ -31,6 +31,13 @@ export const EVENT_TYPE_RE = /^[a-z][a-z0-9_:.-]{0,63}$/;
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /**
+ * Ids a client may choose (a session's `id`, contract 01: "any client string"): letters, digits and
+ * `. _ - @ +`, starting with a letter or digit. Never the key separator `:`, braces (hash tags),
+ * slashes, spaces or non-ASCII, so no id can name another key (security issue 11, item 14).
+ */
+export const CLIENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
+
+/**
  * Builds every request schema with the given limits. One zod schema per wire shape: the route
  * validates with it, the type comes from it, the OpenAPI document is generated from it. Object
  * schemas strip unknown keys (never stored, never rejected: contract 02 D59, 00 "Input"). Keys are
@@ -149,6 +156,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
       .string({ error: 'id must be a string' })
       .min(1, { error: 'id must not be empty' })
       .max(l.id, { error: `id must be at most ${l.id} characters` })
+      .regex(CLIENT_ID_RE, { error: 'id may contain only letters, digits and . _ - @ + (and must start with a letter or digit)' })
       .optional(),
     name: title('name').optional(),
     agentId: id().optional(),

@@ -19,18 +19,26 @@ export interface Stores {
   identity: IdentityStore;
 }
 
-/** Builds the stores; `clock` (ms) is injectable for tests. */
+/**
+ * Builds the stores; `clock` (ms) is injectable for tests. The identity caps come from the config when
+ * it has them (MAX_API_KEYS_PER_USER, REFRESH_REUSE_WINDOW_SECONDS), else their defaults.
+ */
 export function createStores(
   redis: RedisClient,
-  config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'>,
+  config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'> & Partial<Pick<Config, 'MAX_API_KEYS_PER_USER' | 'REFRESH_REUSE_WINDOW_SECONDS'>>,
   clock: () => number = Date.now,
 ): Stores {
   const ctx = new StoreContext(redis, config, clock);
-  const identity = new IdentityStore(redis, config.MAESTRO_REDIS_PREFIX);
+  const identity = new IdentityStore(redis, config.MAESTRO_REDIS_PREFIX, {
+    ...(config.MAX_API_KEYS_PER_USER ? { maxApiKeysPerUser: config.MAX_API_KEYS_PER_USER } : {}),
+    ...(config.REFRESH_REUSE_WINDOW_SECONDS ? { refreshReuseWindowSeconds: config.REFRESH_REUSE_WINDOW_SECONDS } : {}),
+  });
   const projects = new ProjectStore(ctx, identity);
   const tasks = new TaskStore(ctx, projects);
   const sessions = new SessionStore(ctx, projects, tasks);
-  sessions.onKeyEnded = (keyId) => identity.revokeKeyById(keyId);
+  sessions.onKeysEnded = async (keyIds) => {
+    for (const id of keyIds) await identity.revokeKeyById(id);
+  };
   const queues = new QueueStore(ctx, sessions, tasks);
   const templates = new TemplateStore(ctx);
   return { ctx, projects, tasks, sessions, queues, templates, identity };

@@ -1,5 +1,6 @@
-import { ForbiddenError, NotFoundError } from '../errors.js';
-import { canManage, canRead, canWrite, type Principal } from '../principal.js';
+import { NotFoundError } from '../errors.js';
+import { authorize, canRead } from '../access/policy.js';
+import type { Principal } from '../principal.js';
 import type { IdentityStore } from '../auth/identity-store.js';
 import { indexMember, memberId } from '../keys.js';
 import type { ProjectCreate, ProjectUpdate } from '../schemas/requests.js';
@@ -46,7 +47,7 @@ export class ProjectStore {
     const now = this.ctx.clock();
     const id = newId('proj', now);
     const { keys } = this.ctx;
-    if (actor.projectId || actor.readOnly) throw new ForbiddenError('This credential cannot create projects');
+    authorize(actor, 'project:create', {}, () => new NotFoundError('Project', id));
     await this.ctx.redis.zadd(keys.projectIndex, 0, indexMember(now, id));
     // The creator owns the project (written before the project, like every cross-slot index).
     if (actor.kind !== 'local') {
@@ -84,8 +85,7 @@ export class ProjectStore {
    * `version`; emits `project:updated`. `ifMatch`: expected version (412 on mismatch).
    */
   async update(actor: Principal, id: string, input: ProjectUpdate, ifMatch?: number): Promise<Rendered> {
-    if (!canRead(actor, id)) throw new NotFoundError('Project', id);
-    if (!canWrite(actor, id)) throw new ForbiddenError('Not allowed to change this project');
+    authorize(actor, 'project:update', { projectId: id }, () => new NotFoundError('Project', id));
     const key = this.ctx.keys.project(id);
     return withRetry(async () => {
       const c = this.ctx.commit(id);
@@ -116,8 +116,7 @@ export class ProjectStore {
    * / "…sessions" (contract 02); emits `project:deleted {id}`. The event stream is kept 24 h for replay.
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
-    if (!canRead(actor, id)) throw new NotFoundError('Project', id);
-    if (!canManage(actor, id)) throw new ForbiddenError('Only the project owner can delete it');
+    authorize(actor, 'project:delete', { projectId: id }, () => new NotFoundError('Project', id));
     const { keys } = this.ctx;
     const key = keys.project(id);
     const createdAt = await this.ctx.redis.hget(key, 'createdAt');
@@ -148,8 +147,11 @@ export class ProjectStore {
       archived.push(...late);
     }
     if (createdAt) await this.ctx.redis.zrem(keys.projectIndex, indexMember(Number(createdAt), id));
-    for (const m of archived) await this.ctx.redis.del(keys.sessionLookup(memberId(m)));
-    for (const m of await this.identity.members(id)) await this.identity.removeMember(id, m.userId);
+    for (const m of archived) {
+      await this.ctx.redis.del(keys.sessionLookup(memberId(m)));
+      await this.ctx.onSessionRemoved?.(memberId(m), undefined).catch(() => undefined);
+    }
+    await this.identity.removeProject(id);
   }
 
   /** Adds to `c` the removal of archived sessions (index members `m`): hashes, lists, queue, manifest. */
@@ -168,7 +170,7 @@ export class ProjectStore {
    */
   async readableIds(actor: Principal): Promise<string[]> {
     if (actor.projectId) return canRead(actor, actor.projectId) ? [actor.projectId] : [];
-    if (!actor.admin) return Object.keys(actor.roles ?? {});
+    if (!actor.admin) return Object.keys(actor.roles ?? {}).filter((id) => canRead(actor, id));
     const members = await this.ctx.redis.zrange(this.ctx.keys.projectIndex, '0', '-1');
     return members.map(memberId).filter((id) => canRead(actor, id));
   }

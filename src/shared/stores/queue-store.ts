@@ -1,5 +1,6 @@
 import { NotFoundError, ValidationError } from '../errors.js';
-import { assertCanWrite, canRead, type Principal } from '../principal.js';
+import { authorize } from '../access/policy.js';
+import type { Principal } from '../principal.js';
 import type { QueueItem, QueueState, QueueStats } from '../schemas/entities.js';
 import { withRetry, type Commit } from '../commit.js';
 import type { SessionStore } from './session-store.js';
@@ -59,8 +60,7 @@ export class QueueStore {
    */
   private async load(actor: Principal, sessionId: string, write: boolean, beforeQueue?: () => void): Promise<LoadedQueue> {
     const { projectId, strategy } = await this.sessions.strategyOf(actor, sessionId);
-    if (write) assertCanWrite(actor, projectId, () => new NotFoundError('Session', sessionId));
-    else if (!canRead(actor, projectId)) throw new NotFoundError('Session', sessionId);
+    authorize(actor, write ? 'queue:write' : 'queue:read', { projectId }, () => new NotFoundError('Session', sessionId));
     if (strategy !== 'queue') throw new ValidationError(`Session ${sessionId} does not use queue strategy`);
     beforeQueue?.();
     const key = this.ctx.keys.queue(projectId, sessionId);

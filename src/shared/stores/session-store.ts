@@ -1,6 +1,7 @@
 import { hostname, platform } from 'node:os';
-import { NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
-import { assertCanWrite, canRead, canWrite, type Principal } from '../principal.js';
+import { AppError, NotFoundError, PreconditionFailedError } from '../errors.js';
+import { allows, authorizeIn, canRead } from '../access/policy.js';
+import type { Principal } from '../principal.js';
 import { indexMember, memberId } from '../keys.js';
 import { newId, type SessionTimelineEvent, type WorkerStrategy } from '../schemas/entities.js';
 import type {
@@ -38,11 +39,11 @@ export interface SpawnSessionInput {
  */
 export class SessionStore {
   /**
-   * Called with the id of the API key a spawn minted for a session once that session has ended
-   * (completed, failed, stopped or deleted): createStores revokes it (security issue: a key lives as
+   * Called with the ids of a session's keys once that session has ended (completed, failed, stopped),
+   * was deleted or replaced: createStores revokes them (contract 00 "Spawn": a session key lives as
    * long as its session). Best effort, after the change is committed.
    */
-  onKeyEnded?: (keyId: string) => Promise<void>;
+  onKeysEnded?: (keyIds: string[]) => Promise<void>;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -50,8 +51,20 @@ export class SessionStore {
     private readonly tasks: TaskStore,
   ) {}
 
-  private endKey(keyId: string | undefined): Promise<void> {
-    return keyId && this.onKeyEnded ? this.onKeyEnded(keyId).catch(() => undefined) : Promise.resolve();
+  /** Revokes `ids` (the session's keys as read before a removal) through `onKeysEnded`. */
+  private endKeys(ids: (string | undefined)[]): Promise<void> {
+    const keys = ids.filter((k): k is string => Boolean(k));
+    return keys.length && this.onKeysEnded ? this.onKeysEnded(keys).catch(() => undefined) : Promise.resolve();
+  }
+
+  /** Revokes the keys the session holds now (read after the change that ended it). */
+  private async endCurrentKeys(pid: string, id: string): Promise<void> {
+    const [many, one] = await this.ctx.redis.hmget(this.ctx.keys.session(pid, id), 'apiKeyIds', 'apiKeyId').catch(() => [null, null]);
+    await this.endKeys([...(many ? (JSON.parse(many) as string[]) : []), one ? (JSON.parse(one) as string) : undefined]);
+  }
+
+  private removed(id: string, ownerId: string | undefined): Promise<void> {
+    return this.ctx.onSessionRemoved ? this.ctx.onSessionRemoved(id, ownerId).catch(() => undefined) : Promise.resolve();
   }
 
   /** Project id of session `id`, or undefined. */
@@ -70,7 +83,7 @@ export class SessionStore {
   /** Reads the fields needed to move indexes; undefined when the session does not exist. */
   private async readCore(pid: string, id: string) {
     const key = this.ctx.keys.session(pid, id);
-    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy', 'archivedAt', 'apiKeyId'] as const;
+    const names = ['status', 'taskIds', 'startedAt', 'env', 'version', 'strategy', 'archivedAt', 'apiKeyId', 'apiKeyIds', 'ownerId'] as const;
     const cur = decodeFields(names, await this.ctx.redis.hmget(key, ...names));
     if (cur.version === undefined) return undefined;
     return {
@@ -81,7 +94,9 @@ export class SessionStore {
       version: cur.version as number,
       strategy: cur.strategy as string,
       archivedAt: cur.archivedAt as number | undefined,
-      apiKeyId: cur.apiKeyId as string | undefined,
+      /** Every key minted for the session (the legacy single `apiKeyId` included). */
+      keyIds: [...((cur.apiKeyIds as string[] | undefined) ?? []), ...(cur.apiKeyId ? [cur.apiKeyId as string] : [])],
+      ownerId: cur.ownerId as string | undefined,
     };
   }
 
@@ -177,20 +192,40 @@ export class SessionStore {
     return key;
   }
 
-  /** Writes the id → project lookup, first removing a same-id session of another project. */
-  private async claimId(actor: Principal, id: string, pid: string): Promise<void> {
+  /**
+   * The answer to a client id that may not be used (item 13: the same for another tenant's session and
+   * for a replacement the policy refuses, so it tells nothing about who holds the id).
+   */
+  private idTaken(id: string): AppError {
+    return new AppError(409, 'CONFLICT', `Session id '${id}' is not available; choose another`, { envelope: 'route' });
+  }
+
+  /**
+   * Writes the id → project lookup, first removing a same-id session of another project (which the
+   * actor must be allowed to replace, else 409). Returns whether the lookup was written by this call
+   * (so a failed create can take it back) and the keys of a session it removed.
+   */
+  private async claimId(actor: Principal, id: string, pid: string): Promise<{ wrote: boolean }> {
     const prev = await this.projectOf(id);
-    if (prev && prev !== pid) {
-      if (!canWrite(actor, prev)) throw new ValidationError(`Session id '${id}' is already in use`, [{ path: 'body.id', message: 'already in use' }]);
+    if (prev === pid) return { wrote: false };
+    if (prev) {
+      if (!allows(actor, 'session:replace', { projectId: prev, sessionId: id })) throw this.idTaken(id);
+      let gone: Awaited<ReturnType<SessionStore['readCore']>>;
       await withRetry(async () => {
         const cur = await this.readCore(prev, id);
         if (!cur) return;
         const c = this.ctx.commit(prev);
         this.removeInto(c, prev, id, cur);
-        await c.exec(this.ctx.redis);
+        await c.event('session:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
+        gone = cur;
       });
+      if (gone) {
+        await this.endKeys(gone.keyIds);
+        await this.removed(id, gone.ownerId);
+      }
     }
     await this.ctx.redis.set(this.ctx.keys.sessionLookup(id), pid);
+    return { wrote: true };
   }
 
   /**
@@ -200,7 +235,7 @@ export class SessionStore {
    */
   async create(actor: Principal, input: SessionCreate): Promise<Rendered> {
     const pid = input.projectId;
-    assertCanWrite(actor, pid, () => new NotFoundError('Project', pid));
+    authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Project', pid));
     const taskIds = [...new Set(input.taskIds ?? (input.taskId ? [input.taskId] : []))];
     const now = this.ctx.clock();
     const id = input.id ?? newId('sess', now);
@@ -213,40 +248,58 @@ export class SessionStore {
         if (!(await this.ctx.redis.exists(k.task(pid, t)))) throw new NotFoundError('Task', t);
       }
     }
-    await this.claimId(actor, id, pid);
-    const res = await withRetry(async () => {
-      const c = this.ctx.commit(pid);
-      c.exists(k.project(pid), { resource: 'Project', id: pid });
-      const old = await this.readCore(pid, id);
-      if (old) this.removeInto(c, pid, id, old);
-      const key = this.createInto(c, pid, {
-        id,
-        taskIds,
-        name: input.name ?? 'Unnamed Session',
-        agentId: input.agentId,
-        env: input.env ?? {},
-        strategy: input.strategy ?? 'simple',
-        status: input.status ?? 'idle',
-        metadata: input.metadata,
-        ownerId: actor.id,
+    if (input.id !== undefined && !allows(actor, 'session:replace', { projectId: pid, sessionId: id }) && (await this.readCore(pid, id))) throw this.idTaken(id);
+    const claim = await this.claimId(actor, id, pid);
+    let replaced: Awaited<ReturnType<SessionStore['readCore']>>;
+    try {
+      const res = await withRetry(async () => {
+        const c = this.ctx.commit(pid);
+        c.exists(k.project(pid), { resource: 'Project', id: pid });
+        const old = await this.readCore(pid, id);
+        if (old) this.removeInto(c, pid, id, old);
+        replaced = old;
+        const key = this.createInto(c, pid, {
+          id,
+          taskIds,
+          name: input.name ?? 'Unnamed Session',
+          agentId: input.agentId,
+          env: input.env ?? {},
+          strategy: input.strategy ?? 'simple',
+          status: input.status ?? 'idle',
+          metadata: input.metadata,
+          ownerId: actor.id,
+        });
+        if (!input._suppressCreatedEvent) {
+          c.eventRender('session:created', 'session', key);
+          for (const t of taskIds) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: id }));
+        }
+        return c.render('session', key).exec(this.ctx.redis);
       });
-      if (!input._suppressCreatedEvent) {
-        c.eventRender('session:created', 'session', key);
-        for (const t of taskIds) c.event('task:session_added', JSON.stringify({ taskId: t, sessionId: id }));
+      // Replaced: its keys die with it (item 6), its files go.
+      if (replaced) {
+        await this.endKeys(replaced.keyIds);
+        await this.removed(id, replaced.ownerId);
       }
-      return c.render('session', key).exec(this.ctx.redis);
-    });
-    return { json: res.renders[0]!, version: 1 };
+      return { json: res.renders[0]!, version: 1 };
+    } catch (err) {
+      // Nothing was written: take back the id claim this call made (item 15: no orphan lookup).
+      if (claim.wrote) await this.ctx.redis.del(k.sessionLookup(id)).catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
    * Creates the session of a spawn (contract 04 step 1-2): status `spawning`, no events yet, task links
    * on both sides and, for `strategy: 'queue'`, the queue — all in one atomic step. Returns its id.
    */
-  async createForSpawn(actor: Principal, input: SpawnSessionInput, queueDoc?: (id: string, now: number) => string): Promise<Rendered & { id: string }> {
+  async createForSpawn(
+    actor: Principal,
+    input: SpawnSessionInput,
+    queueDoc?: (id: string, now: number) => string,
+    id = newId('sess', this.ctx.clock()),
+  ): Promise<Rendered & { id: string }> {
     const pid = input.projectId;
     const now = this.ctx.clock();
-    const id = newId('sess', now);
     await this.ctx.redis.set(this.ctx.keys.sessionLookup(id), pid);
     const c = this.ctx.commit(pid, now).exists(this.ctx.keys.project(pid), { resource: 'Project', id: pid });
     const key = this.createInto(c, pid, {
@@ -271,7 +324,7 @@ export class SessionStore {
    */
   async update(actor: Principal, id: string, input: SessionUpdate, ifMatch?: number): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
+    authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     return withRetry(async () => {
@@ -319,29 +372,20 @@ export class SessionStore {
         .eventRender('session:updated', 'session', key)
         .render('session', key)
         .exec(this.ctx.redis);
-      if (input.status !== undefined && FINISHED.has(input.status)) await this.endKey(cur.apiKeyId);
+      if (input.status !== undefined && FINISHED.has(input.status)) await this.endCurrentKeys(pid, id);
       const json = res.renders[0]!;
       return { json, version: versionOf(json) };
     }, ifMatch);
   }
 
-  /**
-   * Merges `env` into the session (spawn step 7) and emits the given events in one step; records the
-   * id of the API key minted for it (not rendered), revoked when the session ends.
-   */
-  async setSpawnEnv(
-    pid: string,
-    id: string,
-    env: Record<string, string>,
-    after: (c: Commit, sessionKey: string) => void,
-    apiKeyId?: string,
-  ): Promise<string> {
+  /** Merges `env` into the session (spawn step 7) and emits the given events in one step. */
+  async setSpawnEnv(pid: string, id: string, env: Record<string, string>, after: (c: Commit, sessionKey: string) => void): Promise<string> {
     const key = this.ctx.keys.session(pid, id);
     return withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
       const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
-      c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now, apiKeyId }), true);
+      c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now }), true);
       c.eventRender('session:updated', 'session', key);
       after(c, key);
       const res = await c.render('session', key).exec(this.ctx.redis);
@@ -366,7 +410,7 @@ export class SessionStore {
       this.statusIndexes(c, pid, indexMember(cur.startedAt, id), cur.status, 'failed');
       c.hset(key, encodeFields({ status: 'failed', completedAt: c.now, lastActivity: c.now, metadata }), true);
       await c.eventRender('session:updated', 'session', key).exec(this.ctx.redis);
-      await this.endKey(cur.apiKeyId);
+      await this.endCurrentKeys(pid, id);
     });
   }
 
@@ -376,17 +420,44 @@ export class SessionStore {
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
-    await withRetry(async () => {
+    authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
+    const gone = await withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
       if (ifMatch !== undefined && ifMatch !== cur.version) throw new PreconditionFailedError(cur.version);
       const c = this.ctx.commit(pid);
       this.removeInto(c, pid, id, cur);
       await c.event('session:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
-      await this.endKey(cur.apiKeyId);
+      return cur;
     }, ifMatch);
+    await this.endKeys(gone.keyIds);
     await this.ctx.redis.del(this.ctx.keys.sessionLookup(id));
+    await this.removed(id, gone.ownerId);
+  }
+
+  /**
+   * Records key `keyId` as one of session `id`'s keys (`apiKeyIds`, not rendered), so it is revoked
+   * with the session. Throws 409 CONFLICT when the session has ended (or ends meanwhile: then the key
+   * is revoked here), NotFound when it is gone. `maxKeys`: at most that many of its keys may work at
+   * once (MAX_API_KEYS_PER_SESSION; `activeOf` tells which still do) → 429.
+   */
+  async addKey(pid: string, id: string, keyId: string, maxKeys: number, activeOf: (ids: string[]) => Promise<string[]>): Promise<void> {
+    const key = this.ctx.keys.session(pid, id);
+    const cur = await this.readCore(pid, id);
+    if (!cur) throw new NotFoundError('Session', id);
+    if (FINISHED.has(cur.status)) throw new AppError(409, 'CONFLICT', `Session ${id} has ended; its keys are revoked`, { envelope: 'route' });
+    if ((await activeOf(cur.keyIds)).length >= maxKeys) {
+      throw new AppError(429, 'RATE_LIMITED', `At most ${maxKeys} active keys per session (MAX_API_KEYS_PER_SESSION)`, { envelope: 'route', headers: { 'Retry-After': '60' } });
+    }
+    await this.ctx.commit(pid).arrayAdd(key, 'apiKeyIds', keyId).exec(this.ctx.redis);
+    // The session may have ended or gone between the read and the add: then nothing revokes this key
+    // later, so it is revoked now.
+    const after = await this.readCore(pid, id);
+    if (!after || FINISHED.has(after.status) || !after.keyIds.includes(keyId)) {
+      await this.endKeys([keyId]);
+      if (!after) throw new NotFoundError('Session', id);
+      throw new AppError(409, 'CONFLICT', `Session ${id} has ended; its keys are revoked`, { envelope: 'route' });
+    }
   }
 
   /**
@@ -396,7 +467,7 @@ export class SessionStore {
    */
   private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object, rendered = true): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
+    authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
@@ -447,7 +518,7 @@ export class SessionStore {
    */
   async link(actor: Principal, id: string, taskId: string, add: boolean): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Session', id));
+    authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
     const tk = k.task(pid, taskId);

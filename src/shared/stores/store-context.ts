@@ -33,6 +33,12 @@ export class StoreContext {
   readonly keys: Keys;
   /** Task id → project id (immutable: a task never moves between projects). */
   readonly taskProject = new LruCache<string>(100_000);
+  /**
+   * Called once a session is gone (deleted, replaced, removed with its project) with its id and owner
+   * (undefined when not known): the API removes its manifest files and frees its spawn slot. Best
+   * effort, after the change is committed; errors are ignored.
+   */
+  onSessionRemoved?: (sessionId: string, ownerId: string | undefined) => Promise<void>;
 
   constructor(
     redis: RedisClient,

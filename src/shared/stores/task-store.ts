@@ -1,5 +1,6 @@
 import { NotFoundError, ValidationError } from '../errors.js';
-import { assertCanWrite, canRead, type Principal } from '../principal.js';
+import { authorizeIn, canRead } from '../access/policy.js';
+import type { Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
 import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
@@ -50,7 +51,7 @@ export class TaskStore {
    */
   async create(actor: Principal, input: TaskCreate): Promise<Rendered> {
     const pid = input.projectId;
-    assertCanWrite(actor, pid, () => new NotFoundError('Project', pid));
+    authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Project', pid));
     const now = this.ctx.clock();
     const id = newId('task', now);
     const parentId = input.parentId ? input.parentId : null;
@@ -101,7 +102,7 @@ export class TaskStore {
    */
   async update(actor: Principal, id: string, input: TaskUpdate, ifMatch?: number): Promise<Rendered> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Task', id));
+    authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', id));
     const { keys } = this.ctx;
     const key = keys.task(pid, id);
     const fromSession = input.updateSource === 'session';
@@ -189,7 +190,7 @@ export class TaskStore {
   /** Deletes a task (no cascade, contract 02 D7); emits `task:deleted {id}`. */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
     const pid = await this.projectOf(id);
-    assertCanWrite(actor, pid, () => new NotFoundError('Task', id));
+    authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', id));
     const { keys } = this.ctx;
     const key = keys.task(pid, id);
     await withRetry(async () => {

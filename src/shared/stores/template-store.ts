@@ -1,4 +1,5 @@
-import { AppError, BusinessRuleError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { AppError, BusinessRuleError, NotFoundError, ValidationError } from '../errors.js';
+import { authorize } from '../access/policy.js';
 import type { Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { newId, type Role } from '../schemas/entities.js';
@@ -27,24 +28,14 @@ export class TemplateStore {
   }
 
   /**
-   * Templates are shared by every project (they shape every agent's prompt), so: read-only and
-   * project-scoped credentials change none (403).
-   */
-  private assertWriter(actor: Principal): void {
-    if (actor.readOnly) throw new ForbiddenError('Read-only credential');
-    if (actor.projectId) throw new ForbiddenError('A project-scoped credential cannot change templates');
-  }
-
-  /**
-   * Who may change an existing template: an admin; else its creator, and only for a custom (not
-   * default) template — a default template is every project's prompt. 404 when it does not exist.
+   * Who may change an existing template (policy `template:change`: admins; the creator of a custom one;
+   * never a scoped, session or read-only credential). 404 when it does not exist.
    */
   private async assertMayChange(actor: Principal, id: string): Promise<void> {
     const [isDefault, ownerId] = await this.ctx.redis.hmget(this.ctx.keys.template(id), 'isDefault', 'ownerId');
     if (isDefault === null) throw new NotFoundError('Template', id);
-    if (actor.admin) return;
-    if (isDefault === 'true') throw new ForbiddenError('Only an admin can change a default template');
-    if (ownerId !== JSON.stringify(actor.id)) throw new ForbiddenError('Only an admin or the creator of a template can change it');
+    const owner = ownerId ? (JSON.parse(ownerId) as string) : undefined;
+    authorize(actor, 'template:change', { isDefault: isDefault === 'true', ownerId: owner }, () => new NotFoundError('Template', id));
   }
 
   /**
@@ -107,7 +98,7 @@ export class TemplateStore {
    * `isDefault: false`, `version: 1`. 403 for a read-only credential.
    */
   async create(actor: Principal, input: { name: string; role: Role; content: string }): Promise<Rendered> {
-    this.assertWriter(actor);
+    authorize(actor, 'template:create', {}, () => new NotFoundError('Template', 'new'));
     return this.insert(actor, { ...input, isDefault: false }, false);
   }
 
@@ -118,7 +109,6 @@ export class TemplateStore {
    * 404 NOT_FOUND; `ifMatch` stale → 412 PRECONDITION_FAILED.
    */
   async update(actor: Principal, id: string, input: { name?: string; content?: string }, ifMatch?: number): Promise<Rendered> {
-    this.assertWriter(actor);
     if (!input.name && !input.content) {
       throw new ValidationError('At least one of name or content is required', [{ path: 'body', message: 'At least one of name or content is required' }], 'route');
     }
@@ -142,7 +132,6 @@ export class TemplateStore {
    * `ifMatch` given and stale → 412 PRECONDITION_FAILED.
    */
   async reset(actor: Principal, id: string, ifMatch?: number): Promise<Rendered> {
-    this.assertWriter(actor);
     await this.assertMayChange(actor, id);
     const key = this.ctx.keys.template(id);
     const role = await this.ctx.redis.hget(key, 'role');
@@ -166,7 +155,6 @@ export class TemplateStore {
    * Use resetToDefault instead." (D28; shape C envelope, no `statusCode`); `ifMatch` stale → 412.
    */
   async delete(actor: Principal, id: string, ifMatch?: number): Promise<void> {
-    this.assertWriter(actor);
     const key = this.ctx.keys.template(id);
     // role, isDefault and createdAt never change, so reading them before the atomic step is safe
     const [role, isDefault, createdAt] = await this.ctx.redis.hmget(key, 'role', 'isDefault', 'createdAt');
