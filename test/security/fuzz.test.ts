@@ -65,6 +65,34 @@ describe('property-based fuzzing of bodies and queries', () => {
     }
   }, 120_000);
 
+  it('no body nested deep, and no string with a lone surrogate, gives a 5xx or a state change on any POST/PUT/PATCH route', async () => {
+    const routes = listRoutes(createApp(h.api.deps)).filter((r) => ['post', 'put', 'patch'].includes(r.method) && r.path.startsWith('/api/v1/'));
+    const lone = fc.constantFrom('\\ud800', '\\udbff', '\\udc00', '\\udfff', '\\ud83dx', 'x\\ude00');
+    const field = fc.constantFrom('name', 'title', 'projectId', 'id', 'message', 'type', 'content', 'sessionId', 'taskId', 'email', 'reason');
+    const bodies = fc.oneof(
+      // deep nesting, as a value of a known field or as the whole body
+      fc.tuple(field, fc.integer({ min: 65, max: 20_000 }), fc.constantFrom('[', '{"a":')).map(([f, depth, open]) => {
+        const close = open === '[' ? ']' : '}';
+        return `{"${f}":${open.repeat(depth)}1${close.repeat(depth)}}`;
+      }),
+      fc.integer({ min: 65, max: 50_000 }).map((depth) => '['.repeat(depth) + ']'.repeat(depth)),
+      // a lone surrogate escape in a known string field, next to valid fields
+      fc.tuple(field, lone).map(([f, s]) => `{"projectId":"${ids.project}","taskIds":["${ids.task}"],"title":"t","message":"m","${f}":"v${s}"}`),
+    );
+    for (const route of routes) {
+      await fc.assert(
+        fc.asyncProperty(bodies, async (b) => {
+          const before = await state();
+          const r = await h.req(route.method.toUpperCase(), fill(route.path), b);
+          if (r.status >= 500) throw new Error(`${route.method} ${route.path} → ${r.status} ${JSON.stringify(r.body)} for ${b.slice(0, 120)}`);
+          if (r.status >= 400 && (await state()) !== before) throw new Error(`${route.method} ${route.path} changed state on ${r.status} for ${b.slice(0, 120)}`);
+          if (b.includes('\\u')) expect([route.path, r.status]).toEqual([route.path, 400]);
+        }),
+        { numRuns: 6 },
+      );
+    }
+  }, 120_000);
+
   it('no query on a list route gives a 5xx', async () => {
     const lists = ['/api/v1/projects', '/api/v1/tasks', '/api/v1/sessions', '/api/v1/templates', `/api/v1/tasks/${ids.task}/children`];
     await fc.assert(

@@ -197,7 +197,7 @@ export class SessionStore {
    * for a replacement the policy refuses, so it tells nothing about who holds the id).
    */
   private idTaken(id: string): AppError {
-    return new AppError(409, 'CONFLICT', `Session id '${id}' is not available; choose another`, { envelope: 'route' });
+    return new AppError(409, 'CONFLICT', `Session id '${id}' is not available; pick a different id`, { envelope: 'route' });
   }
 
   /**
