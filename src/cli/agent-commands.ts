@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
-import { CliError, type ApiClient } from './api-client.js';
+import { ApiClient, CliError } from './api-client.js';
 
 /** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
 export function sessionId(env: NodeJS.ProcessEnv = process.env): string {
@@ -34,13 +34,37 @@ export async function readManifest(api: ApiClient, env: NodeJS.ProcessEnv = proc
 }
 
 /**
- * `maestro worker init` / `maestro orchestrator init` (contract 04 "What happens after the terminal
- * starts"): marks the session `running` (worker only) and each task `sessionStatus: working` (errors
- * only warned), then runs MAESTRO_AGENT_CMD (default `claude`; split on spaces, no shell) in the
- * project's working directory with the session environment, passing its exit status through.
+ * The session's own key for the agent (contract 00 "Spawn"): MAESTRO_API_KEY when the terminal has one
+ * (e.g. from the spawn response), else one minted now with this machine's credential
+ * (`POST /sessions/:id/api-key`; the credentials file or the caller's key). Undefined when the server
+ * runs without authentication (it answers 403 "Authentication is disabled") or 401 (no credential
+ * here: the agent's calls will say so).
  */
-export async function init(api: ApiClient, role: 'worker' | 'orchestrator', env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function sessionKey(api: ApiClient, sid: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (env.MAESTRO_API_KEY) return env.MAESTRO_API_KEY;
+  try {
+    const minted = await api.post<{ key?: string }>(`/sessions/${encodeURIComponent(sid)}/api-key`, {});
+    return minted.key;
+  } catch (err) {
+    if (err instanceof CliError && (err.status === 401 || err.status === 403)) {
+      if (!/disabled/i.test(err.message)) process.stderr.write(`warning: no session key (${err.message}); the agent uses this machine's credential, if any\n`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/**
+ * `maestro worker init` / `maestro orchestrator init` (contract 04 "What happens after the terminal
+ * starts"): gets the session's own key (see `sessionKey`), marks the session `running` (worker only)
+ * and each task `sessionStatus: working` (errors only warned), then runs MAESTRO_AGENT_CMD (default
+ * `claude`; split on spaces, no shell) in the project's working directory with the session
+ * environment (MAESTRO_API_KEY = the session key), passing its exit status through.
+ */
+export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const sid = sessionId(env);
+  const key = await sessionKey(machine, sid, env);
+  const api = key ? new ApiClient(machine.base, { ...env, MAESTRO_API_KEY: key }) : machine;
   const manifest = await readManifest(api, env);
   if (manifest.role !== role) process.stderr.write(`warning: manifest role is ${manifest.role}, not ${role}\n`);
   if (role === 'worker') {
@@ -63,6 +87,7 @@ export async function init(api: ApiClient, role: 'worker' | 'orchestrator', env:
     MAESTRO_TASK_TITLE: first.title,
     MAESTRO_TASK_PRIORITY: first.priority ?? 'medium',
     MAESTRO_ALL_TASKS: JSON.stringify(manifest.tasks),
+    ...(key ? { MAESTRO_API_KEY: key } : {}),
   };
   if (env.MAESTRO_MANIFEST_PATH) agentEnv.MAESTRO_MANIFEST_PATH = env.MAESTRO_MANIFEST_PATH;
   if (first.acceptanceCriteria.length) agentEnv.MAESTRO_TASK_ACCEPTANCE = JSON.stringify(first.acceptanceCriteria);

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { startWorker } from '../../src/worker/index.js';
 import { as, startAuthWorld, type AuthWorld } from '../helpers/auth-world.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { connect } from '../helpers/ws-client.js';
 
@@ -155,6 +157,36 @@ describe('a spawned session\'s key (item 1)', () => {
     const codes = [];
     for (let i = 0; i < 6; i++) codes.push((await w.h.req('POST', `/api/v1/sessions/${sid}/api-key`, {}, as(owner.token))).status);
     expect(codes).toEqual([201, 201, 201, 201, 201, 429]);
+  });
+});
+
+describe('`maestro worker init` in the agent\'s terminal (item 1)', () => {
+  it('mints the session key with the machine\'s own credential and hands it to the agent, whose reports work', async () => {
+    const owner = await w.user('terminal-owner');
+    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'terminal' }, as(owner.token))).body;
+    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const machineKey = (await w.h.req('POST', '/api/v1/api-keys', { name: 'this machine' }, as(owner.token))).body.key;
+    const dir = mkdtempSync(join(tmpdir(), 'terminal-'));
+    const credentials = join(dir, 'credentials');
+    writeFileSync(credentials, JSON.stringify({ apiUrl: w.h.base, apiKey: machineKey }), { mode: 0o600 });
+    const spawned = (await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token))).body;
+    const out = join(dir, 'agent.json');
+    const r = await runCli(['worker', 'init'], {
+      ...spawned.envVars,
+      MAESTRO_API_KEY: '',
+      MAESTRO_API_URL: '',
+      MAESTRO_CREDENTIALS_FILE: credentials,
+      MAESTRO_AGENT_CMD: `${process.execPath} ${join(root, 'test/fixtures/fake-agent.mjs')}`,
+      FAKE_AGENT_CLI: CLI,
+      FAKE_AGENT_OUT: out,
+      FAKE_AGENT_EXIT: '7',
+    });
+    expect([r.status, r.stderr]).toEqual([7, '']);
+    const agentKey = JSON.parse(readFileSync(out, 'utf8')).env.MAESTRO_API_KEY as string;
+    expect(agentKey).toMatch(KEY_PATTERN);
+    expect(agentKey).not.toBe(machineKey);
+    expect((await w.h.req('GET', '/api/v1/auth/me', undefined, as(agentKey))).body).toMatchObject({ sessionId: spawned.sessionId, projectId: p.id });
+    expect((await w.h.req('GET', `/api/v1/tasks/${t.id}`, undefined, as(owner.token))).body.sessionStatus).toBe('completed');
   });
 });
 
