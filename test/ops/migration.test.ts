@@ -57,6 +57,8 @@ function buildDataDir(): string {
     metadata: { skills: [], spawnedBy: null, spawnSource: 'ui', role: 'worker', strategy: 'queue', context: {} },
   });
   put(`queues/${S2}.json`, { sessionId: S2, strategy: 'queue', items: [{ taskId: TA, status: 'completed', addedAt: T0 + 6000, startedAt: T0 + 6100, completedAt: T0 + 6400 }], currentIndex: -1, createdAt: T0 + 6000, updatedAt: T0 + 6400 });
+  // an id that would name another key of its project (security issue 11, item 14)
+  put('sessions/bad.json', { id: `${S1}:events`, projectId: P1, taskIds: [TA], status: 'idle', startedAt: T0, lastActivity: T0 });
   put('queues/sess_gone.json', { sessionId: 'sess_gone', strategy: 'queue', items: [], currentIndex: -1, createdAt: T0, updatedAt: T0 });
   put(`templates/${W1}.json`, { id: W1, name: 'Default Worker Template', role: 'worker', content: 'our edited worker prompt', isDefault: true, createdAt: T0 + 500, updatedAt: T0 + 900 });
   put(`templates/${O1}.json`, { id: O1, name: 'Reviewer', role: 'orchestrator', content: 'review', isDefault: false, createdAt: T0 + 600, updatedAt: T0 + 600 });
@@ -85,9 +87,10 @@ describe('maestro migrate --from DATA_DIR (issue 6, contract 06 layout)', () => 
         ['project', '?', expect.stringMatching(/corrupt JSON/)],
         ['task', 'task_orphan', 'project proj_gone not found'],
         ['queue', 'sess_gone', 'session sess_gone not found'],
+        ['session', `${S1}:events`, expect.stringMatching(/may contain only letters, digits/)],
       ]),
     );
-    expect(skipped).toHaveLength(3);
+    expect(skipped).toHaveLength(4);
     const notes = Object.fromEntries(report.notes.map((n) => [n.id, n.reason]));
     expect(notes[P1]).toMatch(/color/);
     expect(notes[TB]).toMatch(/sessionIds, skillIds, agentIds set to \[\]/);
@@ -143,6 +146,6 @@ describe('maestro migrate --from DATA_DIR (issue 6, contract 06 layout)', () => 
     expect((await h.req('GET', `/api/tasks/${TB}`)).body.status).toBe('completed'); // not overwritten
     const text = await maestro(['migrate', '--from', dataDir, '--prefix', h.prefix, '--no-progress']);
     expect(text.stdout).toMatch(/^Imported from .*: 0 projects, 0 tasks, 0 sessions, 0 queues, 0 templates/);
-    expect(text.stdout).toMatch(/Skipped \(13\):/);
+    expect(text.stdout).toMatch(/Skipped \(14\):/);
   });
 });

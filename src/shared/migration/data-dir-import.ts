@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { CLIENT_ID_RE } from '../schemas/requests.js';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { indexMember } from '../keys.js';
@@ -134,12 +135,16 @@ export async function importDataDir(stores: Stores, from: string, onProgress?: (
     return true;
   };
 
-  /** The file's document and its id (`idField`), or undefined after reporting it skipped. */
+  /**
+   * The file's document and its id (`idField`), or undefined after reporting it skipped. An id that
+   * could name another key (`:`, braces, spaces…: CLIENT_ID_RE, security issue 11 item 14) is skipped.
+   */
   const identified = (kind: MigrationEntry['kind'], f: JsonFile, idField = 'id'): { doc: Doc; id: string } | undefined => {
     tick();
     const id = f.doc && typeof f.doc[idField] === 'string' ? (f.doc[idField] as string) : '';
-    if (f.doc && id) return { doc: f.doc, id };
-    skip({ kind, id: id || '?', file: f.file, reason: f.error ?? `no ${idField}` });
+    if (f.doc && id && CLIENT_ID_RE.test(id) && id.length <= 128) return { doc: f.doc, id };
+    const reason = f.error ?? (id ? `${idField} '${id}' may contain only letters, digits and . _ - @ + (at most 128)` : `no ${idField}`);
+    skip({ kind, id: id || '?', file: f.file, reason });
     return undefined;
   };
 
