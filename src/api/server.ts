@@ -17,6 +17,7 @@ import { ConfigError } from '../shared/errors.js';
 import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
+import { canRead } from '../shared/principal.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -115,6 +116,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     heartbeatMs: config.WS_HEARTBEAT_MS,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
     readableProjects: (p) => stores.projects.readableIds(p),
+    canRead,
     authenticate: (req) => auth.fromUpgrade(req),
     refreshPrincipal: (p) => auth.refresh(p),
     metrics,

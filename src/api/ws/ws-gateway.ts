@@ -4,7 +4,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
-import { canRead as defaultCanRead, LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
+import { LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
 import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connection.js';
 import { compareIds, isStreamId } from './stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
@@ -28,7 +28,8 @@ export interface GatewayDeps {
   /** Projects a principal may read (for replay without a subscription). */
   readableProjects: (p: Principal) => Promise<string[]>;
   authenticate?: UpgradeAuthenticator;
-  canRead?: (p: Principal, projectId: string) => boolean;
+  /** May the principal read the project's events (the access policy; required, no default here). */
+  canRead: (p: Principal, projectId: string) => boolean;
   /** Re-reads a principal's roles after a membership change (undefined = user gone). */
   refreshPrincipal?: (p: Principal) => Promise<Principal | undefined>;
   /** Allowed `Origin` values for upgrades (CORS_ORIGINS; `*` = any). */
@@ -79,7 +80,6 @@ export class WsGateway {
   private readonly clients = new Set<Client>();
   private heartbeat?: NodeJS.Timeout;
   private registry?: NodeJS.Timeout;
-  private readonly canRead: (p: Principal, projectId: string) => boolean;
   private readonly authenticate: UpgradeAuthenticator;
   /** Events delivered to clients since start (for status and tests). */
   sentCount = 0;
@@ -92,7 +92,6 @@ export class WsGateway {
   subscribed: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: GatewayDeps) {
-    this.canRead = d.canRead ?? defaultCanRead;
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
   }
 
@@ -218,7 +217,7 @@ export class WsGateway {
   private wants(client: Client, projectId: string | null): boolean {
     if (projectId === null) return true;
     if (client.filter && !client.filter.has(projectId)) return false;
-    return this.canRead(client.principal, projectId);
+    return this.d.canRead(client.principal, projectId);
   }
 
   /**
