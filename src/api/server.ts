@@ -115,6 +115,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     nodeId: config.NODE_ID,
     heartbeatMs: config.WS_HEARTBEAT_MS,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    replayPage: config.WS_REPLAY_PAGE,
     readableProjects: (p) => stores.projects.readableIds(p),
     canRead,
     authenticate: (req) => auth.fromUpgrade(req),

@@ -25,6 +25,8 @@ export interface GatewayDeps {
   heartbeatMs: number;
   /** A client whose send buffer passes this many bytes is closed with 1013 (WS_MAX_BUFFERED_BYTES). */
   maxBufferedBytes: number;
+  /** Stream entries a replay reads per XRANGE, per socket (WS_REPLAY_PAGE). */
+  replayPage: number;
   /** Projects a principal may read (for replay without a subscription). */
   readableProjects: (p: Principal) => Promise<string[]>;
   authenticate?: UpgradeAuthenticator;
@@ -46,6 +48,8 @@ interface Client {
   /** While replaying, live events wait here (bounded) and are de-duplicated against `lastIds`. */
   replaying: boolean;
   pending: { head: EventHead; text: Buffer }[];
+  /** Bytes of the texts in `pending` (bounded by maxBufferedBytes, see `holdBack`). */
+  pendingBytes: number;
   lastIds: Map<string, string>;
   /** Per project, the first and last event id sent live on this connection (a contiguous range). */
   live: Map<string, [string, string]>;
@@ -60,10 +64,18 @@ interface Client {
   closing: boolean;
 }
 
-/** Live events a replaying client may hold back before it counts as too slow. */
+/**
+ * Live events a replaying client may hold back before it counts as too slow; they are also bounded
+ * in bytes by WS_MAX_BUFFERED_BYTES (see `holdBack`).
+ */
 const MAX_PENDING = 10_000;
-/** Events read per XRANGE while replaying. */
-const REPLAY_BATCH = 500;
+/**
+ * How long a replay waits for a client's send buffer to drain to the low watermark before the client
+ * counts as too slow and is closed with 1013, ms (the bound the replay has always had).
+ */
+const DRAIN_WAIT_MS = 30_000;
+/** How often a paused replay looks at the send buffer again, ms. */
+const DRAIN_POLL_MS = 20;
 const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 /** How often a replica reports its client count to the cluster registry, ms. */
 const REGISTRY_MS = 5000;
@@ -146,7 +158,7 @@ export class WsGateway {
       client.principal = next;
       for (const e of held) {
         if (!this.wants(client, e.head.projectId)) continue;
-        if (client.replaying) client.pending.push(e);
+        if (client.replaying) this.holdBack(client, e);
         else this.sendLive(client, e.head, e.text);
       }
     }
@@ -173,7 +185,7 @@ export class WsGateway {
   }
 
   private connected(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
-    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
+    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], pendingBytes: 0, lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     this.d.metrics?.wsConnections.inc();
@@ -258,12 +270,27 @@ export class WsGateway {
       if (!this.wants(client, parts.head.projectId)) continue;
       text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
       if (client.replaying) {
-        if (client.pending.length >= MAX_PENDING) this.dropSlow(client);
-        else client.pending.push({ head: parts.head, text });
+        this.holdBack(client, { head: parts.head, text });
       } else {
         this.sendLive(client, parts.head, text);
       }
     }
+  }
+
+  /**
+   * Holds a live event back while the client replays. Over MAX_PENDING events, or over
+   * WS_MAX_BUFFERED_BYTES bytes of them, the client is too slow (1013): what it holds could not be
+   * sent at the switch to live without passing the send-buffer bound anyway. The texts are the
+   * replica's one serialised copy of each event, shared by every client that holds it.
+   */
+  private holdBack(client: Client, e: { head: EventHead; text: Buffer }): void {
+    if (client.closing) return;
+    if (client.pending.length >= MAX_PENDING || client.pendingBytes + e.text.length > this.d.maxBufferedBytes) {
+      this.dropSlow(client);
+      return;
+    }
+    client.pending.push(e);
+    client.pendingBytes += e.text.length;
   }
 
   /** Sends a live event and records it in the client's live range for its project. */
@@ -299,6 +326,7 @@ export class WsGateway {
     if (client.closing) return;
     client.closing = true;
     client.pending = [];
+    client.pendingBytes = 0;
     this.droppedSlow++;
     this.d.metrics?.wsDroppedSlow.inc();
     this.d.logger.warn({ bufferedBytes: client.ws.bufferedAmount }, 'closing slow WebSocket client (1013)');
@@ -307,11 +335,32 @@ export class WsGateway {
     setTimeout(() => client.ws.terminate(), 10_000).unref();
   }
 
-  private async waitForDrain(client: Client): Promise<void> {
-    for (let i = 0; i < 600 && !client.closing && client.ws.bufferedAmount > this.d.maxBufferedBytes / 2; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+  /**
+   * The send-buffer level at or below which a replay goes on: an eighth of WS_MAX_BUFFERED_BYTES
+   * (1 MiB by default, a page of 100 entries of 10 KB). A replay only reads a page, and only sends
+   * an entry, while the buffer is at or below it, so a socket that does not read holds at most this
+   * plus one entry in its send buffer, and one page in the replica's memory; the rest stays in Redis.
+   */
+  private get lowWatermark(): number {
+    return Math.floor(this.d.maxBufferedBytes / 8);
+  }
+
+  /**
+   * Waits (paused, reading nothing) while the client's send buffer is above the low watermark. A
+   * client whose buffer stays above it for DRAIN_WAIT_MS is closed with 1013. Resolves false when
+   * the client is gone or closing (the replay stops), true when there is room.
+   */
+  private async waitForRoom(client: Client): Promise<boolean> {
+    const open = () => !client.closing && client.ws.readyState === WebSocket.OPEN;
+    const deadline = Date.now() + DRAIN_WAIT_MS;
+    while (open() && client.ws.bufferedAmount > this.lowWatermark) {
+      if (Date.now() >= deadline) {
+        this.dropSlow(client);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     }
-    if (client.ws.bufferedAmount > this.d.maxBufferedBytes / 2) this.dropSlow(client);
+    return open();
   }
 
   /**
@@ -319,11 +368,17 @@ export class WsGateway {
    * `{projectId: id}`: exact per-project positions), then goes live: live events that arrive meanwhile
    * are held back and sent afterwards unless already replayed. A position older than what a stream
    * retains → `{"type":"resync_required"}` and no replay.
+   *
+   * Bounded per socket (contract 00 "Events"): entries are read WS_REPLAY_PAGE at a time, and the
+   * next page is read (and each entry sent) only once the socket's send buffer is at or below the
+   * low watermark, so a client that does not read costs one page of memory and no further Redis
+   * reads until it reads again (or is closed with 1013 after DRAIN_WAIT_MS).
    */
   async replay(client: Client, since: string | Record<string, string>): Promise<void> {
     if (client.replaying) return;
     client.replaying = true;
     client.pending = [];
+    client.pendingBytes = 0;
     client.lastIds = new Map();
     this.replays++;
     this.d.metrics?.wsReplays.inc();
@@ -349,9 +404,11 @@ export class WsGateway {
         const live = client.live.get(pid);
         let cursor = from;
         for (;;) {
-          if (client.closing) return;
-          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', REPLAY_BATCH);
+          // No page is read for a socket whose send buffer is full: it waits here, paused.
+          if (!(await this.waitForRoom(client))) return;
+          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', this.d.replayPage);
           for (const [id, fields] of entries) {
+            if (client.ws.bufferedAmount > this.lowWatermark && !(await this.waitForRoom(client))) return;
             let type = '';
             let data = 'null';
             for (let i = 0; i < fields.length; i += 2) {
@@ -364,8 +421,7 @@ export class WsGateway {
             client.lastIds.set(pid, id);
             cursor = id;
           }
-          if (entries.length < REPLAY_BATCH) break;
-          await this.waitForDrain(client);
+          if (entries.length < this.d.replayPage) break;
         }
       }
     } catch (err) {
@@ -378,6 +434,7 @@ export class WsGateway {
       // Switch to live: what arrived meanwhile, minus what the replay already sent (same tick, no gap).
       const pending = client.pending;
       client.pending = [];
+      client.pendingBytes = 0;
       client.replaying = false;
       for (const [pid, id] of client.lastIds) client.replayedUpTo.set(pid, id);
       client.lastIds = new Map();
