@@ -116,6 +116,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     heartbeatMs: config.WS_HEARTBEAT_MS,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
     replayPage: config.WS_REPLAY_PAGE,
+    maxConnectionsPerUser: config.WS_MAX_CONNECTIONS_PER_USER,
     readableProjects: (p) => stores.projects.readableIds(p),
     canRead,
     authenticate: (req) => auth.fromUpgrade(req),

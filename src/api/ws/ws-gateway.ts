@@ -8,6 +8,7 @@ import { LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
 import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connection.js';
 import { compareIds, isStreamId } from './stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
+import { UserSocketQuota, type SocketLease } from './user-socket-quota.js';
 
 /** Resolves the principal of an upgrade request, or undefined to refuse it with 401 (access seam). */
 export type UpgradeAuthenticator = (req: IncomingMessage) => Promise<Principal | undefined>;
@@ -27,6 +28,8 @@ export interface GatewayDeps {
   maxBufferedBytes: number;
   /** Stream entries a replay reads per XRANGE, per socket (WS_REPLAY_PAGE). */
   replayPage: number;
+  /** Sockets one user may hold across the cluster; over it → close 1013 (WS_MAX_CONNECTIONS_PER_USER). */
+  maxConnectionsPerUser: number;
   /** Projects a principal may read (for replay without a subscription). */
   readableProjects: (p: Principal) => Promise<string[]>;
   authenticate?: UpgradeAuthenticator;
@@ -99,12 +102,18 @@ export class WsGateway {
   droppedSlow = 0;
   /** Replays served. */
   replays = 0;
+  /** Sockets closed (1013) at once because their user already held WS_MAX_CONNECTIONS_PER_USER. */
+  refusedOverCap = 0;
+  /** Per-user socket cap across the cluster (user-socket-quota.ts). */
+  readonly quota: UserSocketQuota;
+  private stopped = false;
   private corked = false;
   /** Resolves once the replica's events subscription is active. */
   subscribed: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: GatewayDeps) {
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
+    this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, registryKey: this.registryKey, logger: d.logger });
   }
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
@@ -181,10 +190,38 @@ export class WsGateway {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":true,"code":"UNAUTHORIZED","message":"Authentication required"}');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, req, principal!));
+    const who = principal;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.quota.caps(who)) void this.admit(ws, req, who);
+      else this.connected(ws, req, who, undefined);
+    });
   }
 
-  private connected(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
+  /**
+   * Admits an upgraded socket under the per-user cap (contract 00 "Tenancy limits"). The socket is
+   * paused meanwhile (what the client sends waits in it) and joins no fan-out until admitted; over
+   * the cap it is closed with 1013 at once, before any event, and nothing else is slowed.
+   */
+  private async admit(ws: WebSocket, req: IncomingMessage, principal: Principal): Promise<void> {
+    ws.pause();
+    const lease = await this.quota.acquire(principal);
+    ws.resume();
+    if (!lease) {
+      this.refusedOverCap++;
+      this.d.logger.warn({ userId: principal.id, limit: this.d.maxConnectionsPerUser }, 'refusing WebSocket over the per-user cap (1013)');
+      ws.close(1013, `Too many WebSockets for this user (WS_MAX_CONNECTIONS_PER_USER=${this.d.maxConnectionsPerUser})`);
+      setTimeout(() => ws.terminate(), 10_000).unref();
+      return;
+    }
+    if (this.stopped || ws.readyState !== WebSocket.OPEN) {
+      lease.release();
+      if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
+      return;
+    }
+    this.connected(ws, req, principal, lease);
+  }
+
+  private connected(ws: WebSocket, req: IncomingMessage, principal: Principal, lease: SocketLease | undefined): void {
     const client: Client = { ws, principal, alive: true, replaying: false, pending: [], pendingBytes: 0, lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
@@ -192,7 +229,10 @@ export class WsGateway {
     let gone = false;
     const leave = () => {
       this.clients.delete(client);
-      if (!gone) this.d.metrics?.wsConnections.dec();
+      if (!gone) {
+        this.d.metrics?.wsConnections.dec();
+        lease?.release();
+      }
       gone = true;
     };
     ws.on('close', leave);
@@ -488,6 +528,8 @@ export class WsGateway {
     } catch {
       /* Redis away: the registry is informational */
     }
+    // The per-user cap reads the registry to know which replicas' counts still count.
+    await this.quota.heartbeat();
   }
 
   private get registryKey(): string {
@@ -523,6 +565,7 @@ export class WsGateway {
 
   /** Shutdown: every client gets 1001 (reconnect elsewhere), the subscription is closed. */
   async close(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     clearInterval(this.registry);
     for (const c of this.clients) c.ws.close(1001, 'Server shutting down');
