@@ -141,7 +141,7 @@ export class Keys {
   wsUserSockets(userId: string): string {
     return `${this.prefix}{u:${userId}}:ws-sockets`;
   }
-  /** The current instance id of every API replica (hash: nodeId → instance id), beside the `ws:nodes` registry. */
+  /** Registry of the API replicas' instances for the WebSocket cap (sorted set: instance id → ms of its last report). */
   get wsInstances(): string {
     return `${this.prefix}ws:instances`;
   }

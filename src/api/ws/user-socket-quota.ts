@@ -7,8 +7,10 @@ import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connect
 
 const LUA = readFileSync(new URL('./user-sockets.lua', import.meta.url), 'utf8');
 
-/** A replica's sockets count for the cap while it has reported to the `ws:nodes` registry within this many ms. */
+/** A replica instance's sockets count for the cap while it has reported to the registry within this many ms. */
 export const REPLICA_STALE_MS = 15_000;
+/** Instances not seen for this long are removed from the registry (each start adds one). */
+const REGISTRY_PRUNE_MS = 3_600_000;
 /**
  * A field of a replica instance that is not live is deleted once it has not been written for this
  * many ms. Longer than the registry's staleness plus a refresh period, so that a replica that has
@@ -35,12 +37,10 @@ export interface UserSocketQuotaOptions {
   /** Command connection (fail-fast: a Redis that is away answers at once). */
   redis: RedisClient;
   keys: Keys;
-  /** This replica's NODE_ID (its member of the `ws:nodes` registry). */
+  /** This replica's NODE_ID (the readable part of its instance id). */
   nodeId: string;
   /** Sockets one user may hold across the cluster (WS_MAX_CONNECTIONS_PER_USER). */
   limit: number;
-  /** The `ws:nodes` registry: sorted set, member = nodeId, score = ms of its last report. */
-  registryKey: string;
   logger: Logger;
 }
 
@@ -56,12 +56,14 @@ export interface UserSocketQuotaOptions {
  * a disconnect runs the same script without the check. Each costs O(replicas), whatever the number
  * of users or sockets.
  *
- * Liveness: every heartbeat (the gateway's 5 s registry report) this instance announces itself in
- * `Keys.wsInstances` (nodeId → instance) and reads which instances belong to the replicas seen in
- * the `ws:nodes` registry within REPLICA_STALE_MS. Fields of other instances are not counted, so a
+ * Liveness: every heartbeat (with the gateway's 5 s `ws:nodes` report) this instance reports itself
+ * in the instance registry `Keys.wsInstances` (sorted set, score = ms of its last report; keyed by
+ * instance rather than NODE_ID, so it holds even if two replicas were given the same NODE_ID) and
+ * reads the instances seen within REPLICA_STALE_MS. Fields of other instances are not counted, so a
  * replica killed with its sockets stops counting at most REPLICA_STALE_MS plus one heartbeat after
- * its last report (≤ 20 s), and its fields are deleted by the next script that sees them after
- * FIELD_GC_MS.
+ * its last report (≤ 20 s); its fields are deleted by the next script that meets them FIELD_GC_MS
+ * after their last write, and the instance leaves the registry after REGISTRY_PRUNE_MS. Replicas'
+ * clocks are compared, as for `ws:nodes`: they must agree to well within REPLICA_STALE_MS.
  *
  * Failures: the counts written are absolute (this instance's count, not +1/−1), and all steps of
  * one user on this replica run one after another, so any later write repairs an earlier failed one;
@@ -133,23 +135,28 @@ export class UserSocketQuota {
   }
 
   /**
-   * The registry step (every 5 s, and when Redis is back): announces this instance, reads the live
-   * instances of the other replicas, and writes again the counts of users whose last write failed.
-   * Never rejects.
+   * The registry step (every 5 s, and when Redis is back): reports this instance, reads the live
+   * instances of the other replicas (O(log n + replicas)), and writes again the counts of users whose
+   * last write failed. Never rejects.
    */
   async heartbeat(): Promise<void> {
-    const { redis, keys, nodeId, registryKey } = this.o;
+    const { redis, keys } = this.o;
     try {
-      await redis.hset(keys.wsInstances, nodeId, this.instance);
-      const nodes = await redis.zrangebyscore(registryKey, `(${Date.now() - REPLICA_STALE_MS}`, '+inf');
-      const others = nodes.filter((n) => n !== nodeId);
-      const instances = others.length ? await redis.hmget(keys.wsInstances, ...others) : [];
-      this.live = instances.filter((x): x is string => typeof x === 'string' && x !== this.instance);
+      const now = Date.now();
+      await redis.zadd(keys.wsInstances, now, this.instance);
+      await redis.zremrangebyscore(keys.wsInstances, '-inf', `(${now - REGISTRY_PRUNE_MS}`);
+      const live = await redis.zrangebyscore(keys.wsInstances, `(${now - REPLICA_STALE_MS}`, '+inf');
+      this.live = live.filter((x) => x !== this.instance);
     } catch {
       return; // Redis away: keep the last list, try again at the next heartbeat
     }
     const retry = [...this.dirty].slice(0, RESYNC_PER_HEARTBEAT);
     await Promise.all(retry.map((u) => this.serialise(u, () => this.sync(u))));
+  }
+
+  /** Shutdown (after the sockets were released): the instance leaves the registry at once. Never rejects. */
+  async close(): Promise<void> {
+    await this.o.redis.zrem(this.o.keys.wsInstances, this.instance).catch(() => undefined);
   }
 
   /** This instance's count of `userId`'s sockets (for status and tests). */

@@ -113,7 +113,7 @@ export class WsGateway {
 
   constructor(private readonly d: GatewayDeps) {
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
-    this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, registryKey: this.registryKey, logger: d.logger });
+    this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, logger: d.logger });
   }
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
@@ -528,7 +528,7 @@ export class WsGateway {
     } catch {
       /* Redis away: the registry is informational */
     }
-    // The per-user cap reads the registry to know which replicas' counts still count.
+    // The per-user cap's own registry step: which replicas' counts still count.
     await this.quota.heartbeat();
   }
 
@@ -582,6 +582,7 @@ export class WsGateway {
     for (const c of this.clients) c.ws.terminate();
     this.wss.close();
     await this.d.redis.zrem(this.registryKey, this.d.nodeId).catch(() => undefined);
+    await this.quota.close();
     await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect());
   }
 }
