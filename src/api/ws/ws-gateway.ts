@@ -87,8 +87,9 @@ const REGISTRY_MS = 5000;
  * The WebSocket side of contract 03 and 00 "Events": attached to the API's HTTP server on any path;
  * ONE Redis subscription per replica; each event serialised once per replica and sent to every client
  * that may read its project and subscribed to it; replay from the project streams on `?since=` or
- * `{"type":"resume"}`, switching to live with no gap and no duplicate; ping/pong; heartbeats; slow
- * clients closed with 1013; 1001 on shutdown.
+ * `{"type":"resume"}`, switching to live with no gap and no duplicate, a page at a time per socket;
+ * ping/pong; heartbeats; slow clients closed with 1013, and so are sockets over the per-user cap
+ * (user-socket-quota.ts); 1001 on shutdown.
  */
 export class WsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -203,9 +204,19 @@ export class WsGateway {
    * the cap it is closed with 1013 at once, before any event, and nothing else is slowed.
    */
   private async admit(ws: WebSocket, req: IncomingMessage, principal: Principal): Promise<void> {
+    // Until `connected` attaches its own, a protocol error of a socket that is not admitted must not
+    // be an unhandled 'error' event (which would end the process).
+    const ignore = () => undefined;
+    ws.on('error', ignore);
     ws.pause();
     const lease = await this.quota.acquire(principal);
-    ws.resume();
+    if (lease && !this.stopped && ws.readyState === WebSocket.OPEN) {
+      this.connected(ws, req, principal, lease);
+      ws.off('error', ignore);
+      ws.resume(); // its listeners are in place: what it sent meanwhile is read now
+      return;
+    }
+    ws.resume(); // to read the client's answer to the close below
     if (!lease) {
       this.refusedOverCap++;
       this.d.logger.warn({ userId: principal.id, limit: this.d.maxConnectionsPerUser }, 'refusing WebSocket over the per-user cap (1013)');
@@ -213,12 +224,9 @@ export class WsGateway {
       setTimeout(() => ws.terminate(), 10_000).unref();
       return;
     }
-    if (this.stopped || ws.readyState !== WebSocket.OPEN) {
-      lease.release();
-      if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
-      return;
-    }
-    this.connected(ws, req, principal, lease);
+    // Shutting down, or the socket went away while it waited.
+    lease.release();
+    if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
   }
 
   private connected(ws: WebSocket, req: IncomingMessage, principal: Principal, lease: SocketLease | undefined): void {
