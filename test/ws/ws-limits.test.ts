@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,25 @@ describe('WS_MAX_CONNECTIONS_PER_USER across replicas', () => {
     expect(again.closeCode).toBeUndefined();
     expect(await stored(alice.id)).toBe(3);
     expect(await closed(await open(wsUrl(B.base), alice.auth))).toBe(1013);
+  });
+
+  it('a refused socket that then sends a malformed frame does not take the replica down', async () => {
+    const dave = await user('dave@example.com');
+    for (let i = 0; i < 3; i++) await admitted(await open(wsUrl(A.base), dave.auth));
+    const sock = tcpConnect(A.api.port, '127.0.0.1');
+    let received = '';
+    sock.on('data', (d) => (received += d.toString('latin1')));
+    const ended = new Promise((r) => sock.once('close', r));
+    sock.write(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+        `Sec-WebSocket-Version: 13\r\nAuthorization: ${dave.auth.Authorization}\r\n\r\n`,
+    );
+    // An unmasked client frame: a protocol error the server reads once it resumes the refused socket.
+    sock.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+    await ended;
+    expect(received).toContain('101 Switching Protocols');
+    expect((await A.req('GET', '/health')).status).toBe(200);
+    expect(await closed(await open(wsUrl(A.base), dave.auth))).toBe(1013);
   });
 
   it('the sockets of a replica killed with -9 stop counting once it has left the registry (15 s)', async () => {
