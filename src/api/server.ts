@@ -18,6 +18,7 @@ import { ConfigError } from '../shared/errors.js';
 import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
+import { canRead } from '../shared/access/policy.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -124,7 +125,10 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     nodeId: config.NODE_ID,
     heartbeatMs: config.WS_HEARTBEAT_MS,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    replayPage: config.WS_REPLAY_PAGE,
+    maxConnectionsPerUser: config.WS_MAX_CONNECTIONS_PER_USER,
     readableProjects: (p) => stores.projects.readableIds(p),
+    canRead,
     authenticate: (req) => auth.fromUpgrade(req),
     refreshPrincipal: (p) => auth.refresh(p),
     metrics,

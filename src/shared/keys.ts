@@ -141,6 +141,17 @@ export class Keys {
   idempotency(principalId: string, key: string): string {
     return `${this.prefix}idem:${principalId}:${key}`;
   }
+  /**
+   * A user's open WebSockets across the cluster, under the user's hash tag (hash: replica instance id
+   * → `<count>:<ms of its last write>`; see src/api/ws/user-socket-quota.ts).
+   */
+  wsUserSockets(userId: string): string {
+    return `${this.prefix}{u:${userId}}:ws-sockets`;
+  }
+  /** Registry of the API replicas' instances for the WebSocket cap (sorted set: instance id → ms of its last report). */
+  get wsInstances(): string {
+    return `${this.prefix}ws:instances`;
+  }
 }
 
 /**

@@ -5,6 +5,8 @@ export interface RecordingClient {
   ws: WebSocket;
   messages: any[];
   closeCode?: number;
+  /** The close frame's reason text, once closed. */
+  closeReason?: string;
   /** Resolves when `pred` holds over the messages received so far (polls; rejects after `timeoutMs`). */
   until(pred: (messages: any[]) => boolean, timeoutMs?: number): Promise<void>;
   /** Events only (messages that carry `event`). */
@@ -41,7 +43,10 @@ export function connect(url: string, headers: Record<string, string> = {}): Prom
         client.messages.push(String(data));
       }
     });
-    ws.on('close', (code) => (client.closeCode = code));
+    ws.on('close', (code, reason) => {
+      client.closeReason = String(reason);
+      client.closeCode = code;
+    });
     ws.once('open', () => resolve(client));
     ws.once('error', reject);
   });

@@ -5,10 +5,10 @@ import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
-import { canRead as defaultCanRead } from '../../shared/access/policy.js';
 import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connection.js';
 import { compareIds, isStreamId } from './stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
+import { UserSocketQuota, type SocketLease } from './user-socket-quota.js';
 
 /** Resolves the principal of an upgrade request, or undefined to refuse it with 401 (access seam). */
 export type UpgradeAuthenticator = (req: IncomingMessage) => Promise<Principal | undefined>;
@@ -26,10 +26,15 @@ export interface GatewayDeps {
   heartbeatMs: number;
   /** A client whose send buffer passes this many bytes is closed with 1013 (WS_MAX_BUFFERED_BYTES). */
   maxBufferedBytes: number;
+  /** Stream entries a replay reads per XRANGE, per socket (WS_REPLAY_PAGE). */
+  replayPage: number;
+  /** Sockets one user may hold across the cluster; over it → close 1013 (WS_MAX_CONNECTIONS_PER_USER). */
+  maxConnectionsPerUser: number;
   /** Projects a principal may read (for replay without a subscription). */
   readableProjects: (p: Principal) => Promise<string[]>;
   authenticate?: UpgradeAuthenticator;
-  canRead?: (p: Principal, projectId: string) => boolean;
+  /** May the principal read the project's events (the access policy; required, no default here). */
+  canRead: (p: Principal, projectId: string) => boolean;
   /** Re-reads a principal's roles after a membership change (undefined = user gone). */
   refreshPrincipal?: (p: Principal) => Promise<Principal | undefined>;
   /** Allowed `Origin` values for upgrades (CORS_ORIGINS; `*` = any). */
@@ -46,6 +51,8 @@ interface Client {
   /** While replaying, live events wait here (bounded) and are de-duplicated against `lastIds`. */
   replaying: boolean;
   pending: { head: EventHead; text: Buffer }[];
+  /** Bytes of the texts in `pending` (bounded by maxBufferedBytes, see `holdBack`). */
+  pendingBytes: number;
   lastIds: Map<string, string>;
   /** Per project, the first and last event id sent live on this connection (a contiguous range). */
   live: Map<string, [string, string]>;
@@ -60,10 +67,18 @@ interface Client {
   closing: boolean;
 }
 
-/** Live events a replaying client may hold back before it counts as too slow. */
+/**
+ * Live events a replaying client may hold back before it counts as too slow; they are also bounded
+ * in bytes by WS_MAX_BUFFERED_BYTES (see `holdBack`).
+ */
 const MAX_PENDING = 10_000;
-/** Events read per XRANGE while replaying. */
-const REPLAY_BATCH = 500;
+/**
+ * How long a replay waits for a client's send buffer to drain to the low watermark before the client
+ * counts as too slow and is closed with 1013, ms (the bound the replay has always had).
+ */
+const DRAIN_WAIT_MS = 30_000;
+/** How often a paused replay looks at the send buffer again, ms. */
+const DRAIN_POLL_MS = 20;
 const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
 /** How often a replica reports its client count to the cluster registry, ms. */
 const REGISTRY_MS = 5000;
@@ -72,15 +87,15 @@ const REGISTRY_MS = 5000;
  * The WebSocket side of contract 03 and 00 "Events": attached to the API's HTTP server on any path;
  * ONE Redis subscription per replica; each event serialised once per replica and sent to every client
  * that may read its project and subscribed to it; replay from the project streams on `?since=` or
- * `{"type":"resume"}`, switching to live with no gap and no duplicate; ping/pong; heartbeats; slow
- * clients closed with 1013; 1001 on shutdown.
+ * `{"type":"resume"}`, switching to live with no gap and no duplicate, a page at a time per socket;
+ * ping/pong; heartbeats; slow clients closed with 1013, and so are sockets over the per-user cap
+ * (user-socket-quota.ts); 1001 on shutdown.
  */
 export class WsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   private readonly clients = new Set<Client>();
   private heartbeat?: NodeJS.Timeout;
   private registry?: NodeJS.Timeout;
-  private readonly canRead: (p: Principal, projectId: string) => boolean;
   private readonly authenticate: UpgradeAuthenticator;
   /** Events delivered to clients since start (for status and tests). */
   sentCount = 0;
@@ -88,13 +103,18 @@ export class WsGateway {
   droppedSlow = 0;
   /** Replays served. */
   replays = 0;
+  /** Sockets closed (1013) at once because their user already held WS_MAX_CONNECTIONS_PER_USER. */
+  refusedOverCap = 0;
+  /** Per-user socket cap across the cluster (user-socket-quota.ts). */
+  readonly quota: UserSocketQuota;
+  private stopped = false;
   private corked = false;
   /** Resolves once the replica's events subscription is active. */
   subscribed: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: GatewayDeps) {
-    this.canRead = d.canRead ?? defaultCanRead;
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
+    this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, logger: d.logger });
   }
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
@@ -148,7 +168,7 @@ export class WsGateway {
       client.principal = next;
       for (const e of held) {
         if (!this.wants(client, e.head.projectId)) continue;
-        if (client.replaying) client.pending.push(e);
+        if (client.replaying) this.holdBack(client, e);
         else this.sendLive(client, e.head, e.text);
       }
     }
@@ -171,18 +191,56 @@ export class WsGateway {
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":true,"code":"UNAUTHORIZED","message":"Authentication required"}');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, req, principal!));
+    const who = principal;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.quota.caps(who)) void this.admit(ws, req, who);
+      else this.connected(ws, req, who, undefined);
+    });
   }
 
-  private connected(ws: WebSocket, req: IncomingMessage, principal: Principal): void {
-    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
+  /**
+   * Admits an upgraded socket under the per-user cap (contract 00 "Tenancy limits"). The socket is
+   * paused meanwhile (what the client sends waits in it) and joins no fan-out until admitted; over
+   * the cap it is closed with 1013 at once, before any event, and nothing else is slowed.
+   */
+  private async admit(ws: WebSocket, req: IncomingMessage, principal: Principal): Promise<void> {
+    // Until `connected` attaches its own, a protocol error of a socket that is not admitted must not
+    // be an unhandled 'error' event (which would end the process).
+    const ignore = () => undefined;
+    ws.on('error', ignore);
+    ws.pause();
+    const lease = await this.quota.acquire(principal);
+    if (lease && !this.stopped && ws.readyState === WebSocket.OPEN) {
+      this.connected(ws, req, principal, lease);
+      ws.off('error', ignore);
+      ws.resume(); // its listeners are in place: what it sent meanwhile is read now
+      return;
+    }
+    ws.resume(); // to read the client's answer to the close below
+    if (!lease) {
+      this.refusedOverCap++;
+      this.d.logger.warn({ userId: principal.id, limit: this.d.maxConnectionsPerUser }, 'refusing WebSocket over the per-user cap (1013)');
+      ws.close(1013, `Too many WebSockets for this user (WS_MAX_CONNECTIONS_PER_USER=${this.d.maxConnectionsPerUser})`);
+      setTimeout(() => ws.terminate(), 10_000).unref();
+      return;
+    }
+    // Shutting down, or the socket went away while it waited.
+    lease.release();
+    if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
+  }
+
+  private connected(ws: WebSocket, req: IncomingMessage, principal: Principal, lease: SocketLease | undefined): void {
+    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], pendingBytes: 0, lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     this.d.metrics?.wsConnections.inc();
     let gone = false;
     const leave = () => {
       this.clients.delete(client);
-      if (!gone) this.d.metrics?.wsConnections.dec();
+      if (!gone) {
+        this.d.metrics?.wsConnections.dec();
+        lease?.release();
+      }
       gone = true;
     };
     ws.on('close', leave);
@@ -219,7 +277,7 @@ export class WsGateway {
   private wants(client: Client, projectId: string | null): boolean {
     if (projectId === null) return true;
     if (client.filter && !client.filter.has(projectId)) return false;
-    return this.canRead(client.principal, projectId);
+    return this.d.canRead(client.principal, projectId);
   }
 
   /**
@@ -260,12 +318,27 @@ export class WsGateway {
       if (!this.wants(client, parts.head.projectId)) continue;
       text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
       if (client.replaying) {
-        if (client.pending.length >= MAX_PENDING) this.dropSlow(client);
-        else client.pending.push({ head: parts.head, text });
+        this.holdBack(client, { head: parts.head, text });
       } else {
         this.sendLive(client, parts.head, text);
       }
     }
+  }
+
+  /**
+   * Holds a live event back while the client replays. Over MAX_PENDING events, or over
+   * WS_MAX_BUFFERED_BYTES bytes of them, the client is too slow (1013): what it holds could not be
+   * sent at the switch to live without passing the send-buffer bound anyway. The texts are the
+   * replica's one serialised copy of each event, shared by every client that holds it.
+   */
+  private holdBack(client: Client, e: { head: EventHead; text: Buffer }): void {
+    if (client.closing) return;
+    if (client.pending.length >= MAX_PENDING || client.pendingBytes + e.text.length > this.d.maxBufferedBytes) {
+      this.dropSlow(client);
+      return;
+    }
+    client.pending.push(e);
+    client.pendingBytes += e.text.length;
   }
 
   /** Sends a live event and records it in the client's live range for its project. */
@@ -301,6 +374,7 @@ export class WsGateway {
     if (client.closing) return;
     client.closing = true;
     client.pending = [];
+    client.pendingBytes = 0;
     this.droppedSlow++;
     this.d.metrics?.wsDroppedSlow.inc();
     this.d.logger.warn({ bufferedBytes: client.ws.bufferedAmount }, 'closing slow WebSocket client (1013)');
@@ -309,11 +383,32 @@ export class WsGateway {
     setTimeout(() => client.ws.terminate(), 10_000).unref();
   }
 
-  private async waitForDrain(client: Client): Promise<void> {
-    for (let i = 0; i < 600 && !client.closing && client.ws.bufferedAmount > this.d.maxBufferedBytes / 2; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+  /**
+   * The send-buffer level at or below which a replay goes on: an eighth of WS_MAX_BUFFERED_BYTES
+   * (1 MiB by default, a page of 100 entries of 10 KB). A replay only reads a page, and only sends
+   * an entry, while the buffer is at or below it, so a socket that does not read holds at most this
+   * plus one entry in its send buffer, and one page in the replica's memory; the rest stays in Redis.
+   */
+  private get lowWatermark(): number {
+    return Math.floor(this.d.maxBufferedBytes / 8);
+  }
+
+  /**
+   * Waits (paused, reading nothing) while the client's send buffer is above the low watermark. A
+   * client whose buffer stays above it for DRAIN_WAIT_MS is closed with 1013. Resolves false when
+   * the client is gone or closing (the replay stops), true when there is room.
+   */
+  private async waitForRoom(client: Client): Promise<boolean> {
+    const open = () => !client.closing && client.ws.readyState === WebSocket.OPEN;
+    const deadline = Date.now() + DRAIN_WAIT_MS;
+    while (open() && client.ws.bufferedAmount > this.lowWatermark) {
+      if (Date.now() >= deadline) {
+        this.dropSlow(client);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     }
-    if (client.ws.bufferedAmount > this.d.maxBufferedBytes / 2) this.dropSlow(client);
+    return open();
   }
 
   /**
@@ -321,11 +416,17 @@ export class WsGateway {
    * `{projectId: id}`: exact per-project positions), then goes live: live events that arrive meanwhile
    * are held back and sent afterwards unless already replayed. A position older than what a stream
    * retains → `{"type":"resync_required"}` and no replay.
+   *
+   * Bounded per socket (contract 00 "Events"): entries are read WS_REPLAY_PAGE at a time, and the
+   * next page is read (and each entry sent) only once the socket's send buffer is at or below the
+   * low watermark, so a client that does not read costs one page of memory and no further Redis
+   * reads until it reads again (or is closed with 1013 after DRAIN_WAIT_MS).
    */
   async replay(client: Client, since: string | Record<string, string>): Promise<void> {
     if (client.replaying) return;
     client.replaying = true;
     client.pending = [];
+    client.pendingBytes = 0;
     client.lastIds = new Map();
     this.replays++;
     this.d.metrics?.wsReplays.inc();
@@ -351,9 +452,11 @@ export class WsGateway {
         const live = client.live.get(pid);
         let cursor = from;
         for (;;) {
-          if (client.closing) return;
-          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', REPLAY_BATCH);
+          // No page is read for a socket whose send buffer is full: it waits here, paused.
+          if (!(await this.waitForRoom(client))) return;
+          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', this.d.replayPage);
           for (const [id, fields] of entries) {
+            if (client.ws.bufferedAmount > this.lowWatermark && !(await this.waitForRoom(client))) return;
             let type = '';
             let data = 'null';
             for (let i = 0; i < fields.length; i += 2) {
@@ -366,8 +469,7 @@ export class WsGateway {
             client.lastIds.set(pid, id);
             cursor = id;
           }
-          if (entries.length < REPLAY_BATCH) break;
-          await this.waitForDrain(client);
+          if (entries.length < this.d.replayPage) break;
         }
       }
     } catch (err) {
@@ -380,6 +482,7 @@ export class WsGateway {
       // Switch to live: what arrived meanwhile, minus what the replay already sent (same tick, no gap).
       const pending = client.pending;
       client.pending = [];
+      client.pendingBytes = 0;
       client.replaying = false;
       for (const [pid, id] of client.lastIds) client.replayedUpTo.set(pid, id);
       client.lastIds = new Map();
@@ -433,6 +536,8 @@ export class WsGateway {
     } catch {
       /* Redis away: the registry is informational */
     }
+    // The per-user cap's own registry step: which replicas' counts still count.
+    await this.quota.heartbeat();
   }
 
   private get registryKey(): string {
@@ -468,6 +573,7 @@ export class WsGateway {
 
   /** Shutdown: every client gets 1001 (reconnect elsewhere), the subscription is closed. */
   async close(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     clearInterval(this.registry);
     for (const c of this.clients) c.ws.close(1001, 'Server shutting down');
@@ -484,6 +590,7 @@ export class WsGateway {
     for (const c of this.clients) c.ws.terminate();
     this.wss.close();
     await this.d.redis.zrem(this.registryKey, this.d.nodeId).catch(() => undefined);
+    await this.quota.close();
     await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect());
   }
 }
