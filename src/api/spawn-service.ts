@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { AppError, NotFoundError } from '../shared/errors.js';
-import { authorize, canRead } from '../shared/access/policy.js';
+import { allows, authorize, canRead } from '../shared/access/policy.js';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../shared/principal.js';
 import { newId } from '../shared/schemas/entities.js';
@@ -229,11 +229,16 @@ export class SpawnService {
       cwd: result.cwd,
       manifest: JSON.parse(result.manifest),
     };
-    // The session's own key, given once, to the caller only (contract 00 "Spawn").
-    const key = await this.mintSessionKey(actor, v.projectId, result.sessionId).catch((err: unknown) => {
-      this.logger.warn({ sessionId: result.sessionId, err: (err as Error).message }, 'spawned session got no key; mint one with POST /sessions/:id/api-key');
-      return undefined;
-    });
+    // The session's own key, given once, to the caller only (contract 00 "Spawn"). A caller that may
+    // not mint keys (a session key: an orchestrator spawning workers) gets none; the agent's terminal
+    // mints one with its machine's credential (`maestro worker init`).
+    const mayMint = actor.kind !== 'local' && allows(actor, 'session:mintKey', { projectId: v.projectId, sessionId: result.sessionId });
+    const key = !mayMint
+      ? undefined
+      : await this.mintSessionKey(actor, v.projectId, result.sessionId).catch((err: unknown) => {
+          this.logger.warn({ sessionId: result.sessionId, err: (err as Error).message }, 'spawned session got no key; mint one with POST /sessions/:id/api-key');
+          return undefined;
+        });
     return { status: 201, body: key ? { ...body, apiKey: key.key, apiKeyId: key.id } : body, replayable: body };
   }
 
