@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -231,5 +231,18 @@ describe('manifest files (item 3)', () => {
     expect(existsSync(r.body.manifestPath)).toBe(true);
     expect((await w.h.req('DELETE', `/api/v1/sessions/${r.body.sessionId}`, undefined, as(owner.token))).status).toBe(200);
     expect(existsSync(join(w.h.config.SESSION_DIR, r.body.sessionId))).toBe(false);
+  });
+
+  it('a worker sweeps the manifest directories of sessions deleted where it could not see (another host, while it was down)', async () => {
+    const owner = await w.user('sweep-owner');
+    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'sweep' }, as(owner.token))).body;
+    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const live = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
+    const orphan = join(w.h.config.SESSION_DIR, 'sess_1700000000000_deletedelsewhere');
+    mkdirSync(orphan, { recursive: true });
+    writeFileSync(join(orphan, 'manifest.json'), '{}');
+    expect(await worker.spawn.sweepOrphanManifests(0)).toBeGreaterThanOrEqual(1);
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(live.body.manifestPath)).toBe(true);
   });
 });
