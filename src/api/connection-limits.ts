@@ -63,8 +63,8 @@ const MIN_REQUEST_TIMEOUT_MS = 60_000;
  * - `requestTimeout` = max(`headersTimeoutMs`, 60 s): the whole request, headers and body, must
  *   arrive within it (Node's default is 5 min). A body is at most BODY_LIMIT_BYTES (1 MiB by
  *   default): 60 s needs about 17 KiB/s for it, which any real client has, and bounds how long a
- *   slow-body client holds a socket. It must not be below the headers timeout (Node would time the
- *   headers out with it). It does not limit the handler: the clock stops once the request is read.
+ *   slow-body client holds a socket. It is kept at or above the headers timeout (given a smaller one,
+ *   Node applies the smaller value to the headers). It does not limit the handler: the clock stops once the request is read.
  * - `keepAliveTimeout` = `idleTimeoutMs`: a kept-alive socket waiting for its next request is closed
  *   after it (Node 20 adds 1 s so clients that trust the `Keep-Alive: timeout=` header it sends do
  *   not race the close). Keep it above the proxy's upstream keep-alive (nginx: 60 s), so the proxy
