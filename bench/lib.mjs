@@ -199,13 +199,18 @@ export async function startClientThreads(urls, threads) {
   return workers;
 }
 
-/** Environment of the API replicas a local bench starts (rate limits off, dirs under `dir`). */
+/**
+ * Environment of the API replicas a local bench starts (rate limits off, dirs under `dir`; the
+ * per-IP connection cap raised: every bench client connects from 127.0.0.1, and the memory bench
+ * holds 1,000 WebSockets on one replica next to its HTTP connections).
+ */
 export function benchApiEnv(redisUrl, dir, extra = {}) {
   return {
     REDIS_URL: redisUrl,
     MAESTRO_REDIS_PREFIX: 'bench:',
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
+    MAX_CONNECTIONS_PER_IP: '1000000',
     SESSION_DIR: join(dir, 'sessions'),
     DATA_DIR: join(dir, 'data'),
     METRICS_PORT: '0',

@@ -90,9 +90,11 @@ export async function waitForPort(port: number, what: string, ms = 10_000): Prom
 /**
  * The nginx configuration of the load balancer: the proxy settings of deploy/nginx/nginx.conf (upstream
  * `max_fails=1 fail_timeout=2s` with keep-alive, WebSocket upgrades, `Host`, `X-Forwarded-For`,
- * `X-Request-Id`, `proxy_next_upstream error timeout http_502 http_503`) on loopback, with its temp
- * files under `prefix`. `workerConnections` (4096) bounds the clients it holds (each proxied client
- * uses two); tests with 1,000 WebSocket clients raise it.
+ * `X-Request-Id`, `proxy_next_upstream error timeout http_502 http_503`) and its client timeouts
+ * (headers and body 20 s, send 60 s, keep-alive 65 s) on loopback, with its temp files under
+ * `prefix`. Not its connection caps (`limit_conn`): every client here is 127.0.0.1, and the fault
+ * suite holds 1,000 WebSockets through it. `workerConnections` (4096) bounds the clients it holds
+ * (each proxied client uses two); tests with 1,000 WebSocket clients raise it.
  */
 export function nginxConf(port: number, apiPorts: number[], prefix: string, opts: { workerConnections?: number; errorLog?: string } = {}): string {
   const connections = opts.workerConnections ?? 4096;
@@ -114,6 +116,11 @@ ${apiPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).
     keepalive 64;
   }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  client_header_timeout 20s;
+  client_body_timeout 20s;
+  send_timeout 60s;
+  keepalive_timeout 65s;
+  reset_timedout_connection on;
   server {
     listen 127.0.0.1:${port} backlog=4096;
     client_max_body_size 2m;

@@ -11,6 +11,7 @@ import { SkillLoader } from '../shared/skills/skill-loader.js';
 import { createStores } from '../shared/stores/index.js';
 import type { ApiDeps } from './api-deps.js';
 import { createApp, createOpsApp } from './app.js';
+import { limitConnections } from './connection-limits.js';
 import { WsGateway } from './ws/ws-gateway.js';
 import { SpawnService } from './spawn-service.js';
 import { loadKeyRing, type KeyRing } from '../shared/auth/tokens.js';
@@ -110,7 +111,15 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
 
   const app = createApp(deps);
   const server = createServer(app);
-  server.keepAliveTimeout = 65_000;
+  const trustProxy = app.get('trust proxy fn') as (addr: string, hop: number) => boolean;
+  limitConnections(server, {
+    maxConnections: config.MAX_CONNECTIONS,
+    maxPerIp: config.MAX_CONNECTIONS_PER_IP,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+    isTrustedProxy: (addr) => trustProxy(addr, 0),
+    onRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => resolve());

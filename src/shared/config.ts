@@ -167,13 +167,13 @@ const envSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
   RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
   // ── tenancy limits (security issue 11; contract 00 "Tenancy limits") ─────────────────────────
-  /** Open TCP connections per replica, in total (over it: 429 and close). */
+  /** Open TCP connections per replica, in total, WebSockets included (over it: 429 and close; src/api/connection-limits.ts). */
   MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
-  /** Open TCP connections per client IP (peers that are trusted proxies are not counted per IP). */
+  /** Open TCP connections per client IP (IPv6 per /56), WebSockets included; peers that are trusted proxies (TRUST_PROXY) are not counted per IP. */
   MAX_CONNECTIONS_PER_IP: int(1_000, 1, 1_000_000),
-  /** A connection must deliver a request's headers within this many ms (slowloris; Node `headersTimeout`). */
+  /** A request's headers must arrive within this many ms of the connection or of the request's first byte, else 408 and close (silent sockets, slowloris; Node `headersTimeout`). */
   HTTP_HEADERS_TIMEOUT_MS: int(20_000, 100, 600_000),
-  /** A connection idle (no request in progress) for this many ms is closed (Node `keepAliveTimeout`/idle). */
+  /** A kept-alive connection waiting for its next request is closed after this many ms (Node `keepAliveTimeout`, plus Node's 1 s); keep it above the proxy's upstream keep-alive (nginx: 60 s). */
   HTTP_IDLE_TIMEOUT_MS: int(65_000, 100, 3_600_000),
   /** WebSockets one user may hold across the cluster (over it: close 1013). */
   WS_MAX_CONNECTIONS_PER_USER: int(50, 1, 1_000_000),

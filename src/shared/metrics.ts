@@ -24,6 +24,8 @@ export class Metrics {
   readonly lastBackup: Gauge;
   /** Worker: sessions archived by retention. */
   readonly sessionsArchived: Counter;
+  /** API: TCP connections refused with 429 for being over a connection cap, by reason (total | per_ip). */
+  readonly connectionsRefused: Counter<'reason'>;
   /** Set by the process: 1 when its main Redis connection is ready (read at scrape time). */
   redisProbe?: () => number;
   /** Set by a process that sees the spawn queue: job counts by state (read at scrape time). */
@@ -83,6 +85,12 @@ export class Metrics {
     });
     this.lastBackup = new Gauge({ name: 'maestro_backup_last_success_timestamp_seconds', help: 'When the last backup written by this worker finished (Unix time)', registers: r });
     this.sessionsArchived = new Counter({ name: 'maestro_sessions_archived_total', help: 'Sessions archived by the retention job', registers: r });
+    this.connectionsRefused = new Counter({
+      name: 'maestro_connections_refused_total',
+      help: 'TCP connections refused with 429 for being over a connection cap, by reason (total | per_ip)',
+      labelNames: ['reason'],
+      registers: r,
+    });
   }
 }
 

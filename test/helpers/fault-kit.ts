@@ -333,8 +333,12 @@ export async function listTasks(base: string, projectId: string): Promise<any[]>
   return out;
 }
 
-/** Rate limits far above any test's load, so that no write is refused with 429. */
-export const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000' };
+/**
+ * Rate limits far above any test's load, so that no write is refused with 429; the per-IP connection
+ * cap too (every client here, nginx included, connects from 127.0.0.1: 1,000 WebSockets on one
+ * replica after a kill plus the writer would pass MAX_CONNECTIONS_PER_IP's default of 1,000).
+ */
+export const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000', MAX_CONNECTIONS_PER_IP: '1000000' };
 
 /** The deployment in small: a Redis of the test's own, two API replicas (NODE_ID a, b) and nginx. */
 export interface BalancedPair {

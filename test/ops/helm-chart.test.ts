@@ -32,6 +32,20 @@ describe('deploy/helm/maestro', () => {
     expect(text).toContain('dist/worker/index.js');
   });
 
+  it('passes the connection caps and HTTP timeouts to the API (ConfigMap), and to ingress-nginx as limit-connections', () => {
+    expect(values.config).toMatchObject({ maxConnections: 10000, maxConnectionsPerIp: 1000, httpHeadersTimeoutMs: 20000, httpIdleTimeoutMs: 65000 });
+    expect(validate({ ...values, config: { ...values.config, maxConnections: 0 } })).toBe(false);
+    expect(validate({ ...values, config: { ...values.config, httpHeadersTimeoutMs: 10 } })).toBe(false);
+    const configmap = readFileSync(resolve(chart, 'templates/configmap.yaml'), 'utf8');
+    for (const [env, key] of [['MAX_CONNECTIONS', 'maxConnections'], ['MAX_CONNECTIONS_PER_IP', 'maxConnectionsPerIp'], ['HTTP_HEADERS_TIMEOUT_MS', 'httpHeadersTimeoutMs'], ['HTTP_IDLE_TIMEOUT_MS', 'httpIdleTimeoutMs']]) {
+      // int64: Helm reads numbers as floats, and 1e+06 would not parse as an integer
+      expect(configmap).toContain(`${env}: {{ .Values.config.${key} | int64 | quote }}`);
+    }
+    const ingress = readFileSync(resolve(chart, 'templates/ingress.yaml'), 'utf8');
+    expect(ingress).toMatch(/eq \.Values\.ingress\.className "nginx"/);
+    expect(ingress).toContain('"nginx.ingress.kubernetes.io/limit-connections" (.Values.config.maxConnectionsPerIp');
+  });
+
   it.runIf(hasHelm)('helm lint and helm template succeed', () => {
     const lint = spawnSync('helm', ['lint', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
     expect(lint.status, lint.stdout + lint.stderr).toBe(0);
