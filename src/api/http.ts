@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import { PreconditionFailedError, ValidationError, type ValidationDetail } from '../shared/errors.js';
-import type { Page } from '../shared/stores/pager.js';
+import type { Page, PageRequest } from '../shared/stores/pager.js';
+import type { SessionView } from '../shared/stores/session-store.js';
 import type { Rendered } from '../shared/stores/project-store.js';
 import type { Principal } from '../shared/principal.js';
 import { LOCAL_ADMIN } from '../shared/principal.js';
@@ -114,4 +115,67 @@ export function sendPage(req: Request, res: Response, page: Page): void {
     res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
   }
   sendJsonText(res, 200, json);
+}
+
+/**
+ * True for a request through the original's paths (`/api/...`), which keep the original's meaning:
+ * whole lists and whole sessions (contract 00 "Paths", "Lists", "Events").
+ */
+export function legacyPath(req: Request): boolean {
+  return req.baseUrl === '/api';
+}
+
+/** How a session is answered on this path: whole on `/api`, the bounded view on `/api/v1`. */
+export function sessionViewOf(req: Request): SessionView {
+  return legacyPath(req) ? 'whole' : 'view';
+}
+
+/** Items fetched per Redis page while a whole list is built (the largest page `/api/v1` serves). */
+const WHOLE_LIST_CHUNK = 1000;
+
+/**
+ * Sends a list (contract 00 "Lists"). `/api/v1`, or `/api` with `?limit=`: one page of `req`
+ * (sendPage). `/api` without `?limit=`: the whole list, as the original and its clients expect (they
+ * never follow a `Link`), fetched `WHOLE_LIST_CHUNK` at a time (no Redis call works on more than a
+ * page) and streamed as it comes, up to `max` (LEGACY_LIST_MAX) items; beyond that the answer stops
+ * there with `Link: <…cursor…>; rel="next"` and `X-Next-Cursor`, found by reading ahead first (a list
+ * longer than `max` is read twice up to `max`). `fetch(limit, cursor)` returns one page.
+ */
+export async function sendList(req: Request, res: Response, page: PageRequest, max: number, fetch: (r: PageRequest) => Promise<Page>): Promise<void> {
+  if (!legacyPath(req) || req.query.limit !== undefined) return sendPage(req, res, await fetch(page));
+  const first = await fetch({ limit: Math.min(WHOLE_LIST_CHUNK, max), cursor: page.cursor });
+  if (!first.nextCursor || (first.total !== undefined && first.total <= first.items.length)) return sendPage(req, res, { ...first, nextCursor: undefined });
+  // Over the cap (or not known): find the cursor at the cap before anything is sent.
+  let capCursor: string | undefined;
+  if (first.total === undefined || first.total > max) {
+    let seen = first.items.length;
+    let cursor: string | undefined = first.nextCursor;
+    while (cursor && seen < max) {
+      const p = await fetch({ limit: Math.min(WHOLE_LIST_CHUNK, max - seen), cursor });
+      seen += p.items.length;
+      cursor = p.nextCursor;
+    }
+    if (cursor && seen >= max) capCursor = cursor;
+  }
+  if (res.headersSent) return; // answered by the request timeout meanwhile
+  if (first.total !== undefined) res.setHeader('X-Total-Count', String(first.total));
+  if (capCursor) {
+    res.setHeader('X-Next-Cursor', capCursor);
+    const url = new URL(req.originalUrl, 'http://x');
+    url.searchParams.set('cursor', capCursor);
+    res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  res.status(200).type('application/json');
+  const write = (text: string) => (res.write(text) ? Promise.resolve() : new Promise<void>((resolve) => res.once('drain', () => resolve())));
+  let sent = 0;
+  let chunk: Page = first;
+  await write('[');
+  for (;;) {
+    const items = chunk.items.slice(0, max - sent);
+    if (items.length) await write((sent > 0 ? ',' : '') + items.join(','));
+    sent += items.length;
+    if (!chunk.nextCursor || sent >= max || res.destroyed) break;
+    chunk = await fetch({ limit: Math.min(WHOLE_LIST_CHUNK, max - sent), cursor: chunk.nextCursor });
+  }
+  res.end(']');
 }

@@ -88,7 +88,7 @@ export class SpawnService {
     if (spawnSource === 'session') {
       if (!sessionId || typeof sessionId !== 'string') throw spawnError(400, 'missing_session_id', 'sessionId is required when spawnSource is "session"');
       try {
-        await this.stores.sessions.get(actor, sessionId);
+        await this.stores.sessions.doc(actor, sessionId);
       } catch (err) {
         if (err instanceof NotFoundError) throw spawnError(404, 'parent_session_not_found', `Parent session ${sessionId} not found`);
         throw err;
@@ -265,7 +265,7 @@ export class SpawnService {
 
   /** The stored manifest of a session (`GET /sessions/:id/manifest`); 404 session, then 404 manifest. */
   async manifest(actor: Principal, sessionId: string): Promise<string> {
-    const { projectId } = await this.stores.sessions.get(actor, sessionId);
+    const { projectId } = await this.stores.sessions.doc(actor, sessionId);
     const doc = await this.stores.ctx.redis.hget(this.stores.ctx.keys.manifest(projectId, sessionId), 'doc');
     if (!doc) throw new NotFoundError('Manifest', sessionId);
     return doc;

@@ -2,8 +2,14 @@ import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError } f
 import type { ScriptedRedis } from './redis-scripts.js';
 import { countEvent } from './metrics.js';
 
-/** Entity kinds the render script knows (field order per kind lives in redis-scripts/render-lib.lua). */
-export type RenderKind = 'project' | 'task' | 'session' | 'template' | 'doc';
+/**
+ * What the render script can produce (redis-scripts/render-lib.lua `render`): an entity's stored
+ * document (`project`, `task`, `template`, `session-doc` = a session without its lists), a session's
+ * document with its list counts (`session-head`), the counters a small append event carries
+ * (`session-stamp`, a fragment to wrap with eventWrap), a whole session with its lists (`session`: only
+ * where they are short), or a queue/manifest `doc`.
+ */
+export type RenderKind = 'project' | 'task' | 'session' | 'session-doc' | 'session-head' | 'session-stamp' | 'template' | 'doc';
 
 /** How a failed precondition of a commit is reported to the caller. */
 export type KeyRole = { resource: string; id: string };

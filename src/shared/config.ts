@@ -166,6 +166,10 @@ const envSchema = z.object({
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
   RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
+  /** `/api` lists without `?limit=` answer the whole list up to this many items, then a `Link` (contract 00 "Lists"). */
+  LEGACY_LIST_MAX: int(100_000, 1, 10_000_000),
+  /** Legacy WebSocket clients get at most one whole `session:updated` per session per this many ms (contract 00 "Events"). */
+  SESSION_UPDATE_COALESCE_MS: int(250, 0, 60_000),
   // ── tenancy limits (security issue 11; contract 00 "Tenancy limits") ─────────────────────────
   /** Open TCP connections per replica, in total, WebSockets included (over it: 429 and close; src/api/connection-limits.ts). */
   MAX_CONNECTIONS: int(10_000, 1, 1_000_000),

@@ -144,7 +144,7 @@ export class SpawnWorker {
     const k = this.stores.ctx.keys;
     const doc = await this.stores.ctx.redis.hget(k.manifest(d.projectId, d.sessionId), 'doc');
     if (!doc) return undefined;
-    const session = await this.stores.sessions.get(LOCAL_ADMIN, d.sessionId);
+    const session = await this.stores.sessions.get(LOCAL_ADMIN, d.sessionId, 'whole');
     const project = JSON.parse((await this.stores.projects.get(LOCAL_ADMIN, d.projectId)).json) as { workingDir: string };
     return {
       sessionId: d.sessionId,
@@ -173,7 +173,7 @@ export class SpawnWorker {
     if (done) return done;
     let project: { workingDir?: string };
     try {
-      const status = (await this.stores.sessions.get(LOCAL_ADMIN, d.sessionId)).json;
+      const status = (await this.stores.sessions.doc(LOCAL_ADMIN, d.sessionId)).json;
       if (!/"status":"spawning"/.test(status)) throw new UnrecoverableError(`${MANIFEST_FAILURE_PREFIX}session is no longer spawning`);
       project = JSON.parse((await this.stores.projects.get(LOCAL_ADMIN, d.projectId)).json);
     } catch (err) {

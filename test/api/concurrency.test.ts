@@ -19,7 +19,7 @@ describe('atomic multi-key changes under contention', () => {
     );
     const results = await Promise.all(calls);
     expect(results.every((r) => r.status === 200)).toBe(true);
-    const sess = (await h.req('GET', `/api/v1/sessions/${s}`)).body;
+    const sess = (await h.req('GET', `/api/sessions/${s}`)).body; // whole: every entry
     const tk = (await h.req('GET', `/api/v1/tasks/${t}`)).body;
     const byTask = (await h.req('GET', `/api/v1/sessions?taskId=${t}`)).body as { id: string }[];
     const linkedOnSession = sess.taskIds.includes(t);
@@ -40,7 +40,7 @@ describe('atomic multi-key changes under contention', () => {
       Array.from({ length: 500 }, (_, i) => h.req('POST', `/api/v1/sessions/${s}/timeline`, { message: `m${i}` })),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(500);
-    const sess = (await h.req('GET', `/api/v1/sessions/${s}`)).body;
+    const sess = (await h.req('GET', `/api/sessions/${s}`)).body; // whole: every entry
     const messages = new Set(sess.timeline.map((e: { message: string }) => e.message));
     for (let i = 0; i < 500; i++) expect(messages.has(`m${i}`)).toBe(true);
     expect(sess.version).toBe(501);

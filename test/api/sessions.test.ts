@@ -125,7 +125,7 @@ describe('GET /sessions/:id', () => {
 });
 
 describe('PATCH /sessions/:id', () => {
-  it('status completed|failed|stopped sets completedAt every time; lastActivity bumps; emits session:updated', async () => {
+  it('status completed|failed|stopped sets completedAt every time; lastActivity bumps; emits session:updated with the session without its lists (plus counts)', async () => {
     const s = await session();
     for (const status of ['completed', 'working', 'failed', 'stopped']) {
       await new Promise((r) => setTimeout(r, 2));
@@ -133,7 +133,10 @@ describe('PATCH /sessions/:id', () => {
       expect(r.body.status).toBe(status);
       expect(r.body.lastActivity).toBeGreaterThan(s.lastActivity);
       if (status !== 'working') expect(r.body.completedAt).toBe(r.body.lastActivity);
-      expect((await h.events(pid)).at(-1)).toMatchObject({ type: 'session:updated', data: r.body });
+      const { events: _e, timeline: _t, ...head } = r.body;
+      const last = (await h.events(pid)).at(-1)!;
+      expect(last).toMatchObject({ type: 'session:updated', data: head });
+      expect(last.data).not.toHaveProperty('timeline');
     }
   });
 
@@ -187,7 +190,12 @@ describe('POST /sessions/:id/events and /timeline', () => {
     const r = await h.req('POST', `/api/v1/sessions/${s.id}/events`, { type: 'file_modified', data: { file: 'x', timestamp: '2026-01-01T00:00:00Z' } });
     expect(r.status).toBe(200);
     expect(r.body.events).toEqual([{ id: expect.stringMatching(/^evt_/), timestamp: expect.any(Number), type: 'file_modified', data: { file: 'x', timestamp: '2026-01-01T00:00:00Z' } }]);
-    expect((await h.events(pid)).at(-1)).toMatchObject({ type: 'session:updated', data: r.body });
+    // a small event: the entry, never the whole session (contract 00 "Events")
+    expect((await h.events(pid)).at(-1)).toEqual({
+      id: expect.any(String),
+      type: 'session:event_added',
+      data: { sessionId: s.id, event: r.body.events[0], version: r.body.version, lastActivity: r.body.lastActivity, eventCount: 1, timelineCount: r.body.timelineCount },
+    });
     const bad = await h.req('POST', `/api/v1/sessions/${s.id}/events`, {});
     expect(bad.body).toEqual({ error: true, code: 'VALIDATION_ERROR', message: 'type is required', details: expect.any(Array) });
     expect((await h.req('POST', '/api/v1/sessions/sess_nope/events', { type: 'x' })).status).toBe(404);
@@ -216,11 +224,13 @@ describe('POST|DELETE /sessions/:id/tasks/:taskId', () => {
     expect(r1.body.timeline.at(-1)).toMatchObject({ type: 'task_started', message: 'Added task to session', taskId: t.id });
     expect((await h.req('GET', `/api/v1/tasks/${t.id}`)).body.sessionIds).toEqual([s.id]);
     const evs = await eventsSince(before);
-    expect(evs.map((e) => [e.type, e.data])).toEqual([
+    expect(evs.map((e) => [e.type, e.type === 'session:timeline_added' ? e.data.entry.message : e.data])).toEqual([
       ['session:task_added', { sessionId: s.id, taskId: t.id }],
       ['task:session_added', { taskId: t.id, sessionId: s.id }],
+      ['session:timeline_added', 'Added task to session'],
       ['session:task_added', { sessionId: s.id, taskId: t.id }],
       ['task:session_added', { taskId: t.id, sessionId: s.id }],
+      ['session:timeline_added', 'Added task to session'],
     ]);
   });
 
@@ -233,7 +243,7 @@ describe('POST|DELETE /sessions/:id/tasks/:taskId', () => {
     expect(r.body.timeline.at(-1)).toMatchObject({ type: 'task_completed', message: 'Removed task from session', taskId: a.id });
     expect((await h.req('GET', `/api/v1/tasks/${a.id}`)).body.sessionIds).toEqual([]);
     expect((await h.req('GET', `/api/v1/tasks/${b.id}`)).body.sessionIds).toEqual([s.id]);
-    expect((await eventsSince(before)).map((e) => e.type)).toEqual(['session:task_removed', 'task:session_removed']);
+    expect((await eventsSince(before)).map((e) => e.type)).toEqual(['session:task_removed', 'task:session_removed', 'session:timeline_added']);
     expect((await h.req('DELETE', `/api/v1/sessions/${s.id}/tasks/${a.id}`)).status).toBe(200);
   });
 

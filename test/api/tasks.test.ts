@@ -206,7 +206,7 @@ describe('PATCH /tasks/:id parentId (moving a task; contract 00 cycle check)', (
 });
 
 describe('POST /tasks/:id/timeline', () => {
-  it('appends to the session timeline, answers {success,taskId,sessionId,message,type}, emits session:updated (not task:updated)', async () => {
+  it('appends to the session timeline, answers {success,taskId,sessionId,message,type}, emits session:timeline_added with the entry (not task:updated)', async () => {
     const t = await task();
     const s = await session([t.id]);
     const r = await h.req('POST', `/api/v1/tasks/${t.id}/timeline`, { message: 'half way', sessionId: s.id });
@@ -215,8 +215,8 @@ describe('POST /tasks/:id/timeline', () => {
     const sess = (await h.req('GET', `/api/v1/sessions/${s.id}`)).body;
     expect(sess.timeline.at(-1)).toEqual({ id: expect.stringMatching(/^evt_/), type: 'progress', timestamp: expect.any(Number), message: 'half way', taskId: t.id });
     const last = (await h.events(pid)).at(-1)!;
-    expect(last.type).toBe('session:updated');
-    expect(last.data).toEqual(sess);
+    expect(last.type).toBe('session:timeline_added');
+    expect(last.data).toEqual({ sessionId: s.id, entry: sess.timeline.at(-1), version: sess.version, lastActivity: sess.lastActivity, eventCount: 0, timelineCount: sess.timelineCount });
     const typed = await h.req('POST', `/api/v1/tasks/${t.id}/timeline`, { message: 'm', sessionId: s.id, type: 'task_status_changed' });
     expect(typed.body.type).toBe('task_status_changed');
   });

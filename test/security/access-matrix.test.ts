@@ -80,6 +80,8 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'get /tasks/{id}/children': { kind: 'projectRead' },
   'get /sessions/{id}': { kind: 'projectRead' },
   'get /sessions/{id}/manifest': { kind: 'projectRead' },
+  'get /sessions/{id}/timeline': { kind: 'projectRead' },
+  'get /sessions/{id}/events': { kind: 'projectRead' },
   // the session's own key: writers of the project (a session key mints none)
   'post /sessions/{id}/api-key': { kind: 'projectWrite' },
   'get /sessions/{id}/queue': { kind: 'projectRead' },

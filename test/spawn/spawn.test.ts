@@ -82,7 +82,9 @@ describe('POST /sessions/spawn (contract 04)', () => {
 
     const evs = (await h.events(pid)).slice(before);
     expect(evs.map((e) => e.type)).toEqual(['session:updated', 'session:spawn', 'task:session_added', 'task:session_added']);
-    expect(evs[0]!.data).toEqual(r.body.session);
+    // session:updated carries the session without its lists (plus counts); session:spawn the whole one
+    const { events: _e, timeline: _t, ...head } = r.body.session;
+    expect(evs[0]!.data).toEqual({ ...head, eventCount: 0, timelineCount: 3 });
     expect(Object.keys(evs[1]!.data)).toEqual(['session', 'command', 'cwd', 'envVars', 'manifest', 'projectId', 'taskIds', 'spawnSource', 'parentSessionId', '_isSpawnCreated']);
     expect(evs[1]!.data).toEqual({
       session: r.body.session,

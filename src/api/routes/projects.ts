@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import type { ApiDeps } from '../api-deps.js';
-import { body, ifMatch, parse, principal, sendEntity, sendJson, sendPage } from '../http.js';
+import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
 
 /** Projects (contract 02 "Projects"): list, create, get, update (PUT), delete. */
-export function projectRoutes({ stores, schemas }: ApiDeps): Router {
+export function projectRoutes({ stores, schemas, config }: ApiDeps): Router {
   const r = Router();
   r.get('/projects', async (req, res) => {
     const q = parse(schemas.projectListQuery, req.query, 'query');
-    sendPage(req, res, await stores.projects.list(principal(req), q));
+    await sendList(req, res, q, config.LEGACY_LIST_MAX, (p) => stores.projects.list(principal(req), p));
   });
   r.post('/projects', async (req, res) => {
     const input = parse(schemas.projectCreate, body(req), 'body');

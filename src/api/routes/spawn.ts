@@ -26,7 +26,7 @@ export function spawnRoutes(deps: ApiDeps): Router {
   r.post('/sessions/:id/api-key', async (req, res) => {
     const p = principal(req);
     if (p.kind === 'local') throw new ForbiddenError('Authentication is disabled on this server: sessions need no key');
-    const { projectId } = await deps.stores.sessions.get(p, req.params.id);
+    const { projectId } = await deps.stores.sessions.doc(p, req.params.id);
     const key = (await service().mintSessionKey(p, projectId, req.params.id))!;
     const { key: _secret, ...replayable } = key;
     sendJson(res, 201, key, replayable);

@@ -1,13 +1,14 @@
 import { Router } from 'express';
 import type { ApiDeps } from '../api-deps.js';
-import { body, ifMatch, parse, principal, sendEntity, sendJson, sendPage } from '../http.js';
+import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
 
 /** Tasks (contract 02 "Tasks"): list with filters, create, get, PATCH, timeline, delete, children. */
-export function taskRoutes({ stores, schemas }: ApiDeps): Router {
+export function taskRoutes({ stores, schemas, config }: ApiDeps): Router {
   const r = Router();
+  const max = config.LEGACY_LIST_MAX;
   r.get('/tasks', async (req, res) => {
     const q = parse(schemas.taskListQuery, req.query, 'query');
-    sendPage(req, res, await stores.tasks.list(principal(req), q));
+    await sendList(req, res, q, max, (p) => stores.tasks.list(principal(req), { ...q, ...p }));
   });
   r.post('/tasks', async (req, res) => {
     const input = parse(schemas.taskCreate, body(req), 'body');
@@ -30,7 +31,7 @@ export function taskRoutes({ stores, schemas }: ApiDeps): Router {
   });
   r.get('/tasks/:id/children', async (req, res) => {
     const q = parse(schemas.projectListQuery, req.query, 'query');
-    sendPage(req, res, await stores.tasks.children(principal(req), req.params.id, q));
+    await sendList(req, res, q, max, (p) => stores.tasks.children(principal(req), req.params.id, p));
   });
   return r;
 }

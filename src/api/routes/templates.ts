@@ -3,7 +3,7 @@ import { ValidationError } from '../../shared/errors.js';
 import type { Role } from '../../shared/schemas/entities.js';
 import { defaultTemplate } from '../../shared/templates/default-templates.js';
 import type { ApiDeps } from '../api-deps.js';
-import { body, ifMatch, parse, principal, sendEntity, sendJson, sendPage } from '../http.js';
+import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
 
 const ROLE_MESSAGE = 'Invalid role. Must be "worker" or "orchestrator"';
 
@@ -32,12 +32,12 @@ function role(value: unknown, where: string): Role {
  * - `DELETE /templates/:id` → `{ success: true, id }` (404; 500 for a default template; 412).
  * The `role/` and `default/` routes come before `/:id`. Nothing is broadcast (D30).
  */
-export function templateRoutes({ stores, schemas }: ApiDeps): Router {
+export function templateRoutes({ stores, schemas, config }: ApiDeps): Router {
   const r = Router();
   const t = stores.templates;
   r.get('/templates', async (req, res) => {
     const q = parse(schemas.projectListQuery, req.query, 'query');
-    sendPage(req, res, await t.list(principal(req), q));
+    await sendList(req, res, q, config.LEGACY_LIST_MAX, (p) => t.list(principal(req), p));
   });
   r.get('/templates/role/:role', async (req, res) => {
     sendEntity(res, 200, await t.getByRole(principal(req), role(req.params.role, 'params.role')));

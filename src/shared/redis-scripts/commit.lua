@@ -19,7 +19,8 @@
 --   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
 -- events: [{type, data=jsonText} | {type, render={kind, k}, pre?, post?}] → XADD KEYS[1] MAXLEN ~
 --   maxlen, PUBLISH. With pre/post the data is pre .. rendered entity .. post.
--- render: [{kind, k}] rendered after the writes and returned.
+-- render: [{kind, k}] rendered after the writes and returned (kinds of render-lib.lua's `render`).
+-- Every entity hash changed gets its `_doc` rebuilt after the writes, before events and renders.
 -- Returns: { n, id1…idn, render1… } (a missing entity renders as nil).
 local req = cjson.decode(ARGV[1])
 local ops = req.ops
@@ -119,6 +120,21 @@ for _, o in ipairs(ops) do
     redis.call('DEL', key)
   elseif op == 'pexpire' then
     redis.call('PEXPIRE', key, o.ms)
+  end
+end
+
+-- Documents (render-lib.lua): every entity hash this commit changed gets its `_doc` rebuilt from its
+-- fields, in this same step, so reads never render (contract 00 "Lists").
+local HASH_WRITES = { hset = true, hdel = true, hsetnull = true, aadd = true, arem = true }
+local redoc = {}
+for _, o in ipairs(ops) do
+  if HASH_WRITES[o.op] and o.k > 3 and not redoc[o.k] then redoc[o.k] = true end
+end
+for k in pairs(redoc) do
+  local kind = kindOfKey(KEYS[k])
+  if kind then
+    local d = renderFields(kind, KEYS[k])
+    if d then redis.call('HSET', KEYS[k], '_doc', d) end
   end
 end
 

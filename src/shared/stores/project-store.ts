@@ -6,15 +6,12 @@ import { indexMember, memberId } from '../keys.js';
 import type { ProjectCreate, ProjectUpdate } from '../schemas/requests.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from './pager.js';
 import { encodeFields } from './entity-codec.js';
+import { readDoc, type Rendered } from './documents.js';
 import type { StoreContext } from './store-context.js';
 import { newId } from '../schemas/entities.js';
 import { withRetry, type Commit } from '../commit.js';
 
-/** A rendered entity: its JSON text (sent as is) and its version (for `ETag`). */
-export interface Rendered {
-  json: string;
-  version: number;
-}
+export type { Rendered } from './documents.js';
 
 /** How long a deleted project's event stream is kept for replay, in ms. */
 const DELETED_STREAM_TTL_MS = 24 * 3600 * 1000;
@@ -32,9 +29,9 @@ export class ProjectStore {
 
   /** Renders project `id`, or throws NotFoundError('Project', id) if absent or not readable. */
   async get(actor: Principal, id: string): Promise<Rendered> {
-    const r = canRead(actor, id) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.project(id), 'project') : null;
+    const r = canRead(actor, id) ? await readDoc(this.ctx, this.ctx.keys.project(id), 'project') : undefined;
     if (!r) throw new NotFoundError('Project', id);
-    return { json: r[0], version: Number(r[1]) };
+    return r;
   }
 
   /** True when the project exists (no access check). */
@@ -177,12 +174,12 @@ export class ProjectStore {
 
   /** A non-admin's projects: only those it is a member of, in creation order (O(memberships)). */
   private async listOwn(actor: Principal, req: PageRequest, cursor: string): Promise<Page> {
-    const rendered = await Promise.all((await this.readableIds(actor)).map((id) => this.ctx.redis.maestroRender(1, this.ctx.keys.project(id), 'project')));
+    const rendered = await Promise.all((await this.readableIds(actor)).map((id) => readDoc(this.ctx, this.ctx.keys.project(id), 'project')));
     const rows = rendered
-      .filter((r): r is [string, string] => r !== null)
+      .filter((r): r is Rendered => r !== undefined)
       .map((r) => {
-        const p = JSON.parse(r[0]) as { id: string; createdAt: number };
-        return { member: indexMember(p.createdAt, p.id), json: r[0] };
+        const p = JSON.parse(r.json) as { id: string; createdAt: number };
+        return { member: indexMember(p.createdAt, p.id), json: r.json };
       })
       .sort((a, b) => (a.member < b.member ? -1 : 1))
       .filter((r) => !cursor || r.member > cursor);
@@ -204,12 +201,12 @@ export class ProjectStore {
     const pageMembers = members.slice(0, req.limit);
     // Each project lives in its own slot: one render per project, all in flight at once.
     const [rendered, total] = await Promise.all([
-      Promise.all(pageMembers.map((m) => redis.maestroRender(1, keys.project(memberId(m)), 'project'))),
+      Promise.all(pageMembers.map((m) => readDoc(this.ctx, keys.project(memberId(m)), 'project'))),
       redis.zcard(keys.projectIndex),
     ]);
     const items: string[] = [];
     rendered.forEach((r, i) => {
-      if (r && canRead(actor, memberId(pageMembers[i]!))) items.push(r[0]);
+      if (r && canRead(actor, memberId(pageMembers[i]!))) items.push(r.json);
     });
     const last = pageMembers[pageMembers.length - 1];
     return {

@@ -1,5 +1,5 @@
 import { hostname, platform } from 'node:os';
-import { AppError, NotFoundError, PreconditionFailedError } from '../errors.js';
+import { AppError, NotFoundError, PreconditionFailedError, ValidationError } from '../errors.js';
 import { allows, authorizeIn, canRead } from '../access/policy.js';
 import type { Principal } from '../principal.js';
 import { indexMember, memberId } from '../keys.js';
@@ -14,13 +14,31 @@ import type {
 } from '../schemas/requests.js';
 import { VersionConflict, withRetry, type Commit } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
-import { pageMerged, type IndexSource, type Page } from './pager.js';
-import type { ProjectStore, Rendered } from './project-store.js';
+import { pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
+import type { ProjectStore } from './project-store.js';
+import { readDoc, readWholeList, sessionIdsOf, sessionView, sessionWhole, withTail, type Rendered } from './documents.js';
 import type { TaskStore } from './task-store.js';
 import type { StoreContext } from './store-context.js';
 
-const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
 const FINISHED = new Set(['completed', 'failed', 'stopped']);
+
+/**
+ * How a session is answered (contract 00 "Events"): `view` — its document with the last 100 entries
+ * of `events` and `timeline` and their counts (`/api/v1`); `whole` — with every entry, as the original
+ * (`/api`, assembled in chunks).
+ */
+export type SessionView = 'view' | 'whole';
+
+/** Which list of a session: its events or its timeline. */
+export type SessionList = 'events' | 'timeline';
+
+/** Decodes a list cursor (`i:<position>`, base64url); a malformed one is 400 VALIDATION_ERROR. */
+function entryCursor(cursor: string | undefined): number {
+  if (!cursor) return 0;
+  const m = /^i:(\d{1,12})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw new ValidationError('Invalid cursor', [{ path: 'query.cursor', message: 'Invalid cursor' }]);
+  return Number(m[1]);
+}
 
 /** Fields a spawn adds when it creates its session (contract 04, step 1). */
 export interface SpawnSessionInput {
@@ -72,12 +90,59 @@ export class SessionStore {
     return (await this.ctx.redis.get(this.ctx.keys.sessionLookup(id))) ?? undefined;
   }
 
-  /** Renders session `id`; NotFoundError('Session', id) when absent or not readable. */
-  async get(actor: Principal, id: string): Promise<Rendered & { projectId: string }> {
+  /**
+   * Session `id` as `view` (default: document + last 100 of each list + counts; `whole`: every entry);
+   * NotFoundError('Session', id) when absent or not readable.
+   */
+  async get(actor: Principal, id: string, view: SessionView = 'view'): Promise<Rendered & { projectId: string }> {
     const pid = await this.projectOf(id);
-    const r = pid && canRead(actor, pid) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.session(pid, id), 'session') : null;
+    const r = pid && canRead(actor, pid) ? await this.read(pid, id, view) : undefined;
     if (!r || !pid) throw new NotFoundError('Session', id);
-    return { json: r[0], version: Number(r[1]), projectId: pid };
+    return { ...r, projectId: pid };
+  }
+
+  /** The session's stored document only (no lists), or NotFoundError: for existence and field checks. */
+  async doc(actor: Principal, id: string): Promise<Rendered & { projectId: string }> {
+    const pid = await this.projectOf(id);
+    const r = pid && canRead(actor, pid) ? await readDoc(this.ctx, this.ctx.keys.session(pid, id), 'session-doc') : undefined;
+    if (!r || !pid) throw new NotFoundError('Session', id);
+    return { ...r, projectId: pid };
+  }
+
+  /** Session `id` of project `pid` as `view`, no access check (undefined when gone). */
+  read(pid: string, id: string, view: SessionView): Promise<Rendered | undefined> {
+    return view === 'whole' ? sessionWhole(this.ctx, pid, id) : sessionView(this.ctx, pid, id);
+  }
+
+  /**
+   * `GET /sessions/:id/timeline|events` (contract 00 "Events"): a page of one list in append order.
+   * The cursor is the position after the page (lists only grow at the end); total = its length.
+   * One LLEN and one LRANGE of at most `limit` entries.
+   */
+  async entries(actor: Principal, id: string, list: SessionList, req: PageRequest): Promise<Page> {
+    const pid = await this.projectOf(id);
+    if (!pid || !canRead(actor, pid) || !(await this.ctx.redis.exists(this.ctx.keys.session(pid, id)))) throw new NotFoundError('Session', id);
+    const key = list === 'events' ? this.ctx.keys.sessionEvents(pid, id) : this.ctx.keys.sessionTimeline(pid, id);
+    const start = entryCursor(req.cursor);
+    const [total, items] = await Promise.all([this.ctx.redis.llen(key), this.ctx.redis.lrange(key, start, start + req.limit - 1)]);
+    const next = start + items.length;
+    return { items, total, nextCursor: next < total ? Buffer.from(`i:${next}`, 'utf8').toString('base64url') : undefined };
+  }
+
+  /**
+   * Adds every entry of `events` and `timeline` to session documents of one page (`/api` lists: the
+   * original's whole sessions), each list read in chunks. Documents it cannot parse are left as they are.
+   */
+  async withLists(docs: string[]): Promise<string[]> {
+    const k = this.ctx.keys;
+    return Promise.all(
+      docs.map(async (doc) => {
+        const ids = sessionIdsOf(doc);
+        if (!ids) return doc;
+        const [events, timeline] = await Promise.all([readWholeList(this.ctx, k.sessionEvents(ids.projectId, ids.id)), readWholeList(this.ctx, k.sessionTimeline(ids.projectId, ids.id))]);
+        return withTail(doc, `,"events":[${events.join(',')}],"timeline":[${timeline.join(',')}]`);
+      }),
+    );
   }
 
   /** Reads the fields needed to move indexes; undefined when the session does not exist. */
@@ -233,7 +298,7 @@ export class SessionStore {
    * A client `id` that exists is overwritten. Emits `session:created` (unless `_suppressCreatedEvent`)
    * then `task:session_added` per task. No queue is created.
    */
-  async create(actor: Principal, input: SessionCreate): Promise<Rendered> {
+  async create(actor: Principal, input: SessionCreate, view: SessionView = 'view'): Promise<Rendered> {
     const pid = input.projectId;
     authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Project', pid));
     const taskIds = [...new Set(input.taskIds ?? (input.taskId ? [input.taskId] : []))];
@@ -280,7 +345,9 @@ export class SessionStore {
         await this.endKeys(replaced.keyIds);
         await this.removed(id, replaced.ownerId);
       }
-      return { json: res.renders[0]!, version: 1 };
+      // A new session's lists are short (its start and one entry per task): whole is the render.
+      if (view === 'whole') return { json: res.renders[0]!, version: 1 };
+      return (await this.read(pid, id, 'view')) ?? { json: res.renders[0]!, version: 1 };
     } catch (err) {
       // Nothing was written: take back the id claim this call made (item 15: no orphan lookup).
       if (claim.wrote) await this.ctx.redis.del(k.sessionLookup(id)).catch(() => undefined);
@@ -322,12 +389,12 @@ export class SessionStore {
    * failed | stopped ⇒ `completedAt = now`), `agentId`, `env` merged, `events`/`timeline` appended;
    * `lastActivity = now`; emits `session:updated`. `ifMatch` → 412 on version mismatch.
    */
-  async update(actor: Principal, id: string, input: SessionUpdate, ifMatch?: number): Promise<Rendered> {
+  async update(actor: Principal, id: string, input: SessionUpdate, ifMatch?: number, view: SessionView = 'view'): Promise<Rendered> {
     const pid = await this.projectOf(id);
     authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
-    return withRetry(async () => {
+    await withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
       const c = this.ctx.commit(pid);
@@ -355,27 +422,30 @@ export class SessionStore {
         if (FINISHED.has(input.status)) fields.completedAt = c.now;
       }
       if (input.env !== undefined) fields.env = { ...cur.env, ...input.env };
-      if (input.events?.length) {
-        c.rpush(
-          k.sessionEvents(pid, id),
-          input.events.map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now })),
-        );
-      }
-      if (input.timeline?.length) {
-        c.rpush(
-          k.sessionTimeline(pid, id),
-          input.timeline.map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now })),
-        );
-      }
-      const res = await c
-        .hset(key, encodeFields(fields), true)
-        .eventRender('session:updated', 'session', key)
-        .render('session', key)
-        .exec(this.ctx.redis);
-      if (input.status !== undefined && FINISHED.has(input.status)) await this.endCurrentKeys(pid, id);
-      const json = res.renders[0]!;
-      return { json, version: versionOf(json) };
+      const events = (input.events ?? []).map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now }));
+      const timeline = (input.timeline ?? []).map((e) => JSON.stringify({ ...e, id: e.id ?? newId('evt', c.now), timestamp: e.timestamp ?? c.now }));
+      c.rpush(k.sessionEvents(pid, id), events).rpush(k.sessionTimeline(pid, id), timeline);
+      c.hset(key, encodeFields(fields), true).eventRender('session:updated', 'session-head', key);
+      // each appended entry as its own small event, for delta clients (contract 00 "Events")
+      for (const e of events) this.entryEvent(c, id, key, 'events', e);
+      for (const e of timeline) this.entryEvent(c, id, key, 'timeline', e);
+      await c.exec(this.ctx.redis);
     }, ifMatch);
+    if (input.status !== undefined && FINISHED.has(input.status)) await this.endCurrentKeys(pid, id);
+    const out = await this.read(pid, id, view);
+    if (!out) throw new NotFoundError('Session', id);
+    return out;
+  }
+
+  /**
+   * Adds to `c` the small event of one appended entry (`entry` = its JSON text): `session:event_added
+   * {sessionId, event, …}` or `session:timeline_added {sessionId, entry, …}`, plus additively the
+   * session's `version`, `lastActivity`, `eventCount` and `timelineCount` after the commit. Bounded by
+   * the entry's own size (contract 00 "Events": the stream never stores the whole session).
+   */
+  private entryEvent(c: Commit, id: string, key: string, list: SessionList, entry: string): void {
+    const [type, field] = list === 'events' ? ['session:event_added', 'event'] : ['session:timeline_added', 'entry'];
+    c.eventWrap(type, 'session-stamp', key, `{"sessionId":${JSON.stringify(id)},"${field}":${entry},`, '}');
   }
 
   /** Merges `env` into the session (spawn step 7) and emits the given events in one step. */
@@ -386,7 +456,7 @@ export class SessionStore {
       if (!cur) throw new NotFoundError('Session', id);
       const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
       c.hset(key, encodeFields({ env: { ...cur.env, ...env }, lastActivity: c.now }), true);
-      c.eventRender('session:updated', 'session', key);
+      c.eventRender('session:updated', 'session-head', key);
       after(c, key);
       const res = await c.render('session', key).exec(this.ctx.redis);
       return res.renders[0]!;
@@ -409,7 +479,7 @@ export class SessionStore {
       const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
       this.statusIndexes(c, pid, indexMember(cur.startedAt, id), cur.status, 'failed');
       c.hset(key, encodeFields({ status: 'failed', completedAt: c.now, lastActivity: c.now, metadata }), true);
-      await c.eventRender('session:updated', 'session', key).exec(this.ctx.redis);
+      await c.eventRender('session:updated', 'session-head', key).exec(this.ctx.redis);
       await this.endCurrentKeys(pid, id);
     });
   }
@@ -461,42 +531,50 @@ export class SessionStore {
   }
 
   /**
-   * Appends to a session's events or timeline and emits `session:updated` (the whole session, contract
-   * 03). `rendered: false` skips rendering it a second time for the response (the task-timeline route
-   * answers without it): a session with a long timeline makes each render cost Redis time.
+   * Appends to a session's events or timeline (contract 00 "Events": appends are small events): the
+   * entry goes to its list and, as `session:event_added`/`session:timeline_added`, to the stream; the
+   * session's `lastActivity`/`version` move. One commit whose cost does not depend on the length of
+   * the session. Answers the session as `view` (`rendered: false`: nothing, for the task-timeline route).
    */
-  private async append(actor: Principal, id: string, list: 'events' | 'timeline', item: object, rendered = true): Promise<Rendered> {
+  private async append(actor: Principal, id: string, list: SessionList, item: object, view: SessionView = 'view', rendered = true): Promise<Rendered> {
     const pid = await this.projectOf(id);
     authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
+    const entry = JSON.stringify(item);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
-    c.rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [JSON.stringify(item)])
-      .hset(key, { lastActivity: String(c.now) }, true)
-      .eventRender('session:updated', 'session', key);
-    if (rendered) c.render('session', key);
-    const res = await c.exec(this.ctx.redis);
-    const json = res.renders[0] ?? '';
-    return { json, version: versionOf(json) };
+    c.rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [entry]).hset(key, { lastActivity: String(c.now) }, true);
+    this.entryEvent(c, id, key, list, entry);
+    await c.exec(this.ctx.redis);
+    if (!rendered) return { json: '', version: 0 };
+    const out = await this.read(pid, id, view);
+    if (!out) throw new NotFoundError('Session', id);
+    return out;
   }
 
-  /** `POST /sessions/:id/events`: appends `{id: evt_…, timestamp, type, data}`; emits `session:updated`. */
-  async addEvent(actor: Principal, id: string, input: SessionEventInput): Promise<Rendered> {
+  /** `POST /sessions/:id/events`: appends `{id: evt_…, timestamp, type, data}`; emits `session:event_added`. */
+  async addEvent(actor: Principal, id: string, input: SessionEventInput, view: SessionView = 'view'): Promise<Rendered> {
     const now = this.ctx.clock();
-    return this.append(actor, id, 'events', { id: newId('evt', now), timestamp: now, type: input.type, data: input.data });
+    return this.append(actor, id, 'events', { id: newId('evt', now), timestamp: now, type: input.type, data: input.data }, view);
   }
 
-  /** `POST /sessions/:id/timeline`: appends an entry (type default `progress`); emits `session:updated`. */
-  async addTimeline(actor: Principal, id: string, input: SessionTimelineInput): Promise<Rendered> {
+  /** `POST /sessions/:id/timeline`: appends an entry (type default `progress`); emits `session:timeline_added`. */
+  async addTimeline(actor: Principal, id: string, input: SessionTimelineInput, view: SessionView = 'view'): Promise<Rendered> {
     const now = this.ctx.clock();
-    return this.append(actor, id, 'timeline', {
-      id: newId('evt', now),
-      type: input.type ?? 'progress',
-      timestamp: now,
-      message: input.message,
-      taskId: input.taskId,
-      metadata: input.metadata,
-    });
+    return this.append(
+      actor,
+      id,
+      'timeline',
+      {
+        id: newId('evt', now),
+        type: input.type ?? 'progress',
+        timestamp: now,
+        message: input.message,
+        taskId: input.taskId,
+        metadata: input.metadata,
+      },
+      view,
+    );
   }
 
   /**
@@ -507,7 +585,7 @@ export class SessionStore {
     await this.tasks.get(actor, taskId);
     const type = input.type ?? 'progress';
     const now = this.ctx.clock();
-    await this.append(actor, input.sessionId, 'timeline', { id: newId('evt', now), type, timestamp: now, message: input.message, taskId }, false);
+    await this.append(actor, input.sessionId, 'timeline', { id: newId('evt', now), type, timestamp: now, message: input.message, taskId }, 'view', false);
     return { success: true, taskId, sessionId: input.sessionId, message: input.message, type };
   }
 
@@ -516,7 +594,7 @@ export class SessionStore {
    * session's project); both sides + a timeline entry in one step; emits `session:task_added` +
    * `task:session_added` (or the `_removed` pair). Idempotent on the sides, never on the events.
    */
-  async link(actor: Principal, id: string, taskId: string, add: boolean): Promise<Rendered> {
+  async link(actor: Principal, id: string, taskId: string, add: boolean, view: SessionView = 'view'): Promise<Rendered> {
     const pid = await this.projectOf(id);
     authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
@@ -539,22 +617,26 @@ export class SessionStore {
       message: add ? 'Added task to session' : 'Removed task from session',
       taskId,
     };
-    c.rpush(k.sessionTimeline(pid, id), [JSON.stringify(entry)]).hset(key, { lastActivity: String(c.now) }, true);
+    const entryJson = JSON.stringify(entry);
+    c.rpush(k.sessionTimeline(pid, id), [entryJson]).hset(key, { lastActivity: String(c.now) }, true);
     const pair = JSON.stringify({ sessionId: id, taskId });
     const rev = JSON.stringify({ taskId, sessionId: id });
     if (add) c.event('session:task_added', pair).event('task:session_added', rev);
     else c.event('session:task_removed', pair).event('task:session_removed', rev);
-    const res = await c.render('session', key).exec(this.ctx.redis);
-    const json = res.renders[0]!;
-    return { json, version: versionOf(json) };
+    this.entryEvent(c, id, key, 'timeline', entryJson);
+    await c.exec(this.ctx.redis);
+    const out = await this.read(pid, id, view);
+    if (!out) throw new NotFoundError('Session', id);
+    return out;
   }
 
   /**
    * `GET /sessions` (contract 02): `projectId`, `taskId` (taskIds contains), `status` (exact),
-   * `active=true` (status ≠ completed). Index chosen: task > status > active > all; a second filter is
+   * `active=true` (status ≠ completed). Items are `session-head`s (`view`: document + `eventCount`,
+   * `timelineCount`) or whole sessions (`whole`). Index chosen: task > status > active > all; a second filter is
    * applied while walking the index (bounded per page).
    */
-  async list(actor: Principal, q: SessionListQuery): Promise<Page> {
+  async list(actor: Principal, q: SessionListQuery, view: SessionView = 'view'): Promise<Page> {
     const req = { limit: q.limit, cursor: q.cursor };
     if ([q.projectId, q.taskId, q.status, q.active, q.archived].some(Array.isArray)) return { items: [], total: 0 };
     const k = this.ctx.keys;
@@ -591,7 +673,11 @@ export class SessionStore {
       if (active) return { index: k.sessionsActive(pid), entityPrefix };
       return { index: k.sessionsAll(pid), entityPrefix };
     });
-    return pageMerged(this.ctx, sources, 'session', req);
+    // `/api/v1` list items carry each session's document and list counts, not the lists (page them
+    // with /timeline and /events); `/api` items are whole sessions, as the original's.
+    if (view === 'view') return pageMerged(this.ctx, sources, 'session-head', req);
+    const page = await pageMerged(this.ctx, sources, 'session-doc', req);
+    return { ...page, items: await this.withLists(page.items) };
   }
 
   /**

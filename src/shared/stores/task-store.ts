@@ -6,6 +6,7 @@ import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
 import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
 import { withRetry } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
+import { readDoc } from './documents.js';
 import { pageIndex, pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
 import type { ProjectStore, Rendered } from './project-store.js';
 import type { StoreContext } from './store-context.js';
@@ -35,9 +36,9 @@ export class TaskStore {
   /** Renders task `id`; NotFoundError('Task', id) when absent or not readable. */
   async get(actor: Principal, id: string): Promise<Rendered & { projectId: string }> {
     const pid = await this.projectOf(id);
-    const r = pid && canRead(actor, pid) ? await this.ctx.redis.maestroRender(1, this.ctx.keys.task(pid, id), 'task') : null;
+    const r = pid && canRead(actor, pid) ? await readDoc(this.ctx, this.ctx.keys.task(pid, id), 'task') : undefined;
     if (!r || !pid) throw new NotFoundError('Task', id);
-    return { json: r[0], version: Number(r[1]), projectId: pid };
+    return { ...r, projectId: pid };
   }
 
   private indexKeys(pid: string, status: string, parentId: string | null): string[] {

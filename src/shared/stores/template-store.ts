@@ -6,6 +6,7 @@ import { newId, type Role } from '../schemas/entities.js';
 import { withRetry } from '../commit.js';
 import { defaultTemplate } from '../templates/default-templates.js';
 import { encodeFields } from './entity-codec.js';
+import { readDoc } from './documents.js';
 import { pageIndex, type Page, type PageRequest } from './pager.js';
 import type { Rendered } from './project-store.js';
 import type { StoreContext } from './store-context.js';
@@ -44,9 +45,9 @@ export class TemplateStore {
    * Any principal may read (templates are global).
    */
   async get(_actor: Principal, id: string): Promise<Rendered> {
-    const r = await this.ctx.redis.maestroRender(1, this.ctx.keys.template(id), 'template');
+    const r = await readDoc(this.ctx, this.ctx.keys.template(id), 'template');
     if (!r) throw new NotFoundError('Template', id);
-    return { json: r[0], version: Number(r[1]) };
+    return r;
   }
 
   /** `GET /templates`: one page of templates in creation order (contract 00 "Lists"); any principal. */
