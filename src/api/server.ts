@@ -138,6 +138,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     maxConnectionsPerUser: config.WS_MAX_CONNECTIONS_PER_USER,
     readableProjects: (p) => stores.projects.readableIds(p),
     canRead,
+    renderSession: async (pid, sid) => (await stores.sessions.read(pid, sid, 'whole'))?.json,
+    coalesceMs: config.SESSION_UPDATE_COALESCE_MS,
     authenticate: (req) => auth.fromUpgrade(req),
     refreshPrincipal: (p) => auth.refresh(p),
     metrics,

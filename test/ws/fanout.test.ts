@@ -33,8 +33,8 @@ afterAll(async () => {
 const types = (c: RecordingClient) => c.events().map((e) => e.type);
 
 describe('fan-out across replicas', () => {
-  it('a client on replica B receives the events of every mutating route sent to replica A, in the order of contract 03', async () => {
-    const b = await open(ws(B));
+  it('a client with deltas on replica B receives the events of every mutating route sent to replica A, in the order of contract 03, appends as small events', async () => {
+    const b = await open(ws(B, '?deltas=1'));
     const expected: string[] = [];
     const post = async (path: string, body: unknown, evts: string[], method = 'POST') => {
       const r = await call(A.base, method, path, body);
@@ -49,11 +49,11 @@ describe('fan-out across replicas', () => {
     await post(`/api/v1/tasks/${t1.id}`, { status: 'in_progress' }, ['task:updated'], 'PATCH');
     const s = await post('/api/v1/sessions', { projectId: p.id, taskIds: [t1.id, t2.id] }, ['session:created', 'task:session_added', 'task:session_added']);
     await post(`/api/v1/sessions/${s.id}`, { status: 'working' }, ['session:updated'], 'PATCH');
-    await post(`/api/v1/sessions/${s.id}/events`, { type: 'file_modified' }, ['session:updated']);
-    await post(`/api/v1/sessions/${s.id}/timeline`, { message: 'm' }, ['session:updated']);
-    await post(`/api/v1/tasks/${t1.id}/timeline`, { message: 'm', sessionId: s.id }, ['session:updated']);
-    await post(`/api/v1/sessions/${s.id}/tasks/${t2.id}`, undefined, ['session:task_removed', 'task:session_removed'], 'DELETE');
-    await post(`/api/v1/sessions/${s.id}/tasks/${t2.id}`, undefined, ['session:task_added', 'task:session_added']);
+    await post(`/api/v1/sessions/${s.id}/events`, { type: 'file_modified' }, ['session:event_added']);
+    await post(`/api/v1/sessions/${s.id}/timeline`, { message: 'm' }, ['session:timeline_added']);
+    await post(`/api/v1/tasks/${t1.id}/timeline`, { message: 'm', sessionId: s.id }, ['session:timeline_added']);
+    await post(`/api/v1/sessions/${s.id}/tasks/${t2.id}`, undefined, ['session:task_removed', 'task:session_removed', 'session:timeline_added'], 'DELETE');
+    await post(`/api/v1/sessions/${s.id}/tasks/${t2.id}`, undefined, ['session:task_added', 'task:session_added', 'session:timeline_added']);
     await post(`/api/v1/sessions/${s.id}`, undefined, ['session:deleted'], 'DELETE');
     await post(`/api/v1/tasks/${t2.id}`, undefined, ['task:deleted'], 'DELETE');
     await post(`/api/v1/tasks/${t1.id}`, undefined, ['task:deleted'], 'DELETE');

@@ -6,9 +6,12 @@ import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
 import { LOCAL_ADMIN, type Principal } from '../../shared/principal.js';
 import { isRedisUnavailable, type RedisClient } from '../../shared/redis-connection.js';
-import { compareIds, isStreamId } from './stream-ids.js';
+import { compareIds, isStreamId } from '../../shared/events/stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
 import { UserSocketQuota, type SocketLease } from './user-socket-quota.js';
+import { EventStream } from '../../shared/events/event-stream.js';
+import { parseClientMessage } from './client-messages.js';
+import { SESSION_STATE_EVENTS, SessionCoalescer, sessionOfEvent } from './session-coalescer.js';
 
 /** Resolves the principal of an upgrade request, or undefined to refuse it with 401 (access seam). */
 export type UpgradeAuthenticator = (req: IncomingMessage) => Promise<Principal | undefined>;
@@ -37,6 +40,10 @@ export interface GatewayDeps {
   canRead: (p: Principal, projectId: string) => boolean;
   /** Re-reads a principal's roles after a membership change (undefined = user gone). */
   refreshPrincipal?: (p: Principal) => Promise<Principal | undefined>;
+  /** The whole session (document + every list entry) as JSON text, for clients without deltas; undefined when gone. */
+  renderSession: (projectId: string, sessionId: string) => Promise<string | undefined>;
+  /** At most one whole `session:updated` per session per this many ms to clients without deltas (SESSION_UPDATE_COALESCE_MS). */
+  coalesceMs: number;
   /** Allowed `Origin` values for upgrades (CORS_ORIGINS; `*` = any). */
   allowedOrigins?: string[];
   metrics?: Metrics;
@@ -45,6 +52,12 @@ export interface GatewayDeps {
 interface Client {
   ws: WebSocket;
   principal: Principal;
+  /**
+   * Asked for deltas (`?deltas=1`, or subscribe `deltas: true`): gets `session:timeline_added` /
+   * `session:event_added` and the list-less `session:updated` as they are in the stream. Otherwise (the
+   * original UI) it gets whole, coalesced `session:updated`s instead (contract 00 "Events").
+   */
+  deltas: boolean;
   /** Project ids the client subscribed to; undefined = every project it may read. */
   filter?: Set<string>;
   alive: boolean;
@@ -112,9 +125,46 @@ export class WsGateway {
   /** Resolves once the replica's events subscription is active. */
   subscribed: Promise<void> = Promise.resolve();
 
+  /** Whole `session:updated`s for clients without deltas, rendered once per replica. */
+  private readonly coalescer: SessionCoalescer;
+  private readonly stream: EventStream;
+
   constructor(private readonly d: GatewayDeps) {
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
     this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, logger: d.logger });
+    this.stream = new EventStream(d.redis, d.keys);
+    this.coalescer = new SessionCoalescer({
+      windowMs: d.coalesceMs,
+      render: d.renderSession,
+      deliver: (pid, id, data) => this.deliverWhole(pid, id, data),
+      logger: d.logger,
+    });
+  }
+
+  /**
+   * Sends a coalesced whole session (`session:updated`, stream id `id`) to every client of project
+   * `pid` without deltas: serialised once for all of them.
+   */
+  private deliverWhole(pid: string, id: string, data: string): void {
+    const head: EventHead = { id, projectId: pid, type: 'session:updated', timestamp: Date.now() };
+    let text: Buffer | undefined;
+    for (const client of this.clients) {
+      if (client.deltas) continue;
+      if (client.held) {
+        text ??= Buffer.from(envelope(head, data), 'utf8');
+        if (client.held.length < MAX_PENDING) client.held.push({ head, text });
+        continue;
+      }
+      if (!this.wants(client, pid)) continue;
+      text ??= Buffer.from(envelope(head, data), 'utf8');
+      if (client.replaying) this.holdBack(client, { head, text });
+      else this.sendLive(client, head, text);
+    }
+  }
+
+  /** True when `client` gets this event as it is (a session state event goes whole and coalesced to clients without deltas). */
+  private passes(client: Client, type: string): boolean {
+    return client.deltas || !SESSION_STATE_EVENTS.has(type);
   }
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
@@ -230,7 +280,9 @@ export class WsGateway {
   }
 
   private connected(ws: WebSocket, req: IncomingMessage, principal: Principal, lease: SocketLease | undefined): void {
-    const client: Client = { ws, principal, alive: true, replaying: false, pending: [], pendingBytes: 0, lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
+    const url = new URL(req.url ?? '/', 'http://x');
+    const deltas = ['1', 'true'].includes(url.searchParams.get('deltas') ?? '');
+    const client: Client = { ws, principal, deltas, alive: true, replaying: false, pending: [], pendingBytes: 0, lastIds: new Map(), live: new Map(), replayedUpTo: new Map(), closing: false };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     this.d.metrics?.wsConnections.inc();
@@ -246,7 +298,6 @@ export class WsGateway {
     ws.on('close', leave);
     ws.on('error', leave);
     ws.on('message', (raw: RawData, isBinary: boolean) => this.onMessage(client, raw, isBinary));
-    const url = new URL(req.url ?? '/', 'http://x');
     const since = url.searchParams.get('since');
     const projects = url.searchParams.get('projectIds');
     if (projects) client.filter = new Set(projects.split(',').filter(Boolean).slice(0, 1000));
@@ -255,22 +306,20 @@ export class WsGateway {
 
   private onMessage(client: Client, raw: RawData, isBinary: boolean): void {
     if (isBinary) return;
-    let msg: { type?: unknown; projectIds?: unknown; since?: unknown };
-    try {
-      msg = JSON.parse(String(raw));
-    } catch {
-      this.d.logger.debug('ignored non-JSON WebSocket message');
+    const msg = parseClientMessage(String(raw));
+    if (!msg) {
+      this.d.logger.debug('ignored a WebSocket message of no known shape');
       return;
     }
-    if (!msg || typeof msg !== 'object') return;
     if (msg.type === 'ping') {
       this.send(client, JSON.stringify({ type: 'pong', timestamp: Date.now() }));
     } else if (msg.type === 'subscribe') {
-      const ids = Array.isArray(msg.projectIds) ? msg.projectIds.filter((x): x is string => typeof x === 'string').slice(0, 1000) : undefined;
+      const ids = msg.projectIds ?? undefined;
       client.filter = ids ? new Set(ids) : undefined;
-      this.send(client, JSON.stringify({ type: 'subscribed', projectIds: ids ?? null }));
-    } else if (msg.type === 'resume' && (typeof msg.since === 'string' || (msg.since && typeof msg.since === 'object'))) {
-      void this.replay(client, msg.since as string | Record<string, string>);
+      if (msg.deltas !== undefined) client.deltas = msg.deltas;
+      this.send(client, JSON.stringify({ type: 'subscribed', projectIds: ids ?? null, deltas: client.deltas }));
+    } else {
+      void this.replay(client, msg.since);
     }
   }
 
@@ -301,27 +350,44 @@ export class WsGateway {
     });
   }
 
-  /** Fans one published event out: serialised once, sent to every client that wants it. */
+  /**
+   * Fans one published event out: serialised once, sent to every client that wants it. A session
+   * state event goes as it is to clients with deltas; for the others it only marks its session
+   * touched, and the coalescer sends them the whole session (once per replica).
+   */
   private fanOut(message: string): void {
     if (this.clients.size === 0) return;
     this.corkUntilNextTick();
     const parts = splitPublished(message);
     if (!parts) return;
+    let legacyWatcher = false;
     // Serialised and UTF-8 encoded once for every client of this replica.
     let text: Buffer | undefined;
     for (const client of this.clients) {
       if (client.held) {
-        text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
-        if (client.held.length < MAX_PENDING) client.held.push({ head: parts.head, text });
+        // held while its rights are re-read; what this client would not get as it is is not held
+        if (!this.passes(client, parts.head.type)) legacyWatcher = true;
+        else {
+          text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
+          if (client.held.length < MAX_PENDING) client.held.push({ head: parts.head, text });
+        }
         continue;
       }
       if (!this.wants(client, parts.head.projectId)) continue;
+      if (!this.passes(client, parts.head.type)) {
+        legacyWatcher = true;
+        continue;
+      }
       text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
       if (client.replaying) {
         this.holdBack(client, { head: parts.head, text });
       } else {
         this.sendLive(client, parts.head, text);
       }
+    }
+    if (legacyWatcher && parts.head.projectId !== null) {
+      const sid = sessionOfEvent(parts.data);
+      if (sid) this.coalescer.touched(parts.head.projectId, sid, parts.head.id);
     }
   }
 
@@ -450,26 +516,32 @@ export class WsGateway {
       for (const [pid, from] of positions) {
         // Events this connection already received live are not sent again.
         const live = client.live.get(pid);
+        // Without deltas, session state events are not replayed one by one: each touched session is
+        // sent once, whole and current, after the project's other events (contract 00 "Events").
+        const touched = new Set<string>();
+        if (!client.deltas && this.d.coalesceMs > 0) await this.lookBack(pid, from, touched);
         let cursor = from;
         for (;;) {
           // No page is read for a socket whose send buffer is full: it waits here, paused.
           if (!(await this.waitForRoom(client))) return;
-          const entries = await this.d.redis.xrange(this.d.keys.events(pid), `(${cursor}`, '+', 'COUNT', this.d.replayPage);
-          for (const [id, fields] of entries) {
+          const entries = await this.stream.page(pid, cursor, this.d.replayPage);
+          for (const e of entries) {
             if (client.ws.bufferedAmount > this.lowWatermark && !(await this.waitForRoom(client))) return;
-            let type = '';
-            let data = 'null';
-            for (let i = 0; i < fields.length; i += 2) {
-              if (fields[i] === 'type') type = fields[i + 1]!;
-              else if (fields[i] === 'data') data = fields[i + 1]!;
+            if (!this.passes(client, e.type)) {
+              const sid = sessionOfEvent(e.data);
+              if (sid) touched.add(sid);
+            } else if (!live || compareIds(e.id, live[0]) < 0 || compareIds(e.id, live[1]) > 0) {
+              this.send(client, envelope({ id: e.id, projectId: pid, type: e.type }, e.data));
             }
-            if (!live || compareIds(id, live[0]) < 0 || compareIds(id, live[1]) > 0) {
-              this.send(client, envelope({ id, projectId: pid, type }, data));
-            }
-            client.lastIds.set(pid, id);
-            cursor = id;
+            client.lastIds.set(pid, e.id);
+            cursor = e.id;
           }
           if (entries.length < this.d.replayPage) break;
+        }
+        for (const sid of touched) {
+          if (!(await this.waitForRoom(client))) return;
+          const data = await this.d.renderSession(pid, sid);
+          if (data !== undefined) this.send(client, envelope({ id: client.lastIds.get(pid) ?? from, projectId: pid, type: 'session:updated' }, data));
         }
       }
     } catch (err) {
@@ -492,24 +564,30 @@ export class WsGateway {
 
   /** True when some stream has trimmed events after the given position. */
   private async anyTooOld(positions: Map<string, string>): Promise<boolean> {
-    const checks = await Promise.all(
-      [...positions].map(async ([pid, from]) => {
-        try {
-          const info = (await this.d.redis.xinfo('STREAM', this.d.keys.events(pid))) as unknown[];
-          const get = (name: string) => info[info.indexOf(name) + 1];
-          const length = Number(get('length'));
-          const added = Number(get('entries-added'));
-          const first = get('first-entry') as [string, string[]] | null;
-          if (!first || added <= length) return false;
-          // Something before `first` was trimmed; a position before `first` may have missed it. (A
-          // client whose last event is exactly the newest trimmed one is asked to resync too: safe.)
-          return compareIds(from, first[0]) < 0;
-        } catch {
-          return false; // no stream (no events yet, or expired): nothing to replay
-        }
-      }),
-    );
+    const checks = await Promise.all([...positions].map(([pid, from]) => this.stream.tooOld(pid, from)));
     return checks.some(Boolean);
+  }
+
+  /**
+   * For a client without deltas resuming at `from`: the sessions whose state events fall in the
+   * coalescing window before it (2 × SESSION_UPDATE_COALESCE_MS, for clock slack). A whole
+   * `session:updated` for them may have been pending when the client left, so the replay sends them
+   * again. Reads that window of the stream a page at a time (no socket writes).
+   */
+  private async lookBack(pid: string, from: string, touched: Set<string>): Promise<void> {
+    const ms = Number(from.split('-')[0]);
+    let cursor = `${Math.max(0, ms - 2 * this.d.coalesceMs)}-0`;
+    for (;;) {
+      const entries = await this.stream.page(pid, cursor, this.d.replayPage, from);
+      for (const e of entries) {
+        if (SESSION_STATE_EVENTS.has(e.type)) {
+          const sid = sessionOfEvent(e.data);
+          if (sid) touched.add(sid);
+        }
+        cursor = e.id;
+      }
+      if (entries.length < this.d.replayPage) return;
+    }
   }
 
   private beat(): void {
@@ -574,6 +652,7 @@ export class WsGateway {
   /** Shutdown: every client gets 1001 (reconnect elsewhere), the subscription is closed. */
   async close(): Promise<void> {
     this.stopped = true;
+    this.coalescer.close();
     clearInterval(this.heartbeat);
     clearInterval(this.registry);
     for (const c of this.clients) c.ws.close(1001, 'Server shutting down');
