@@ -18,6 +18,7 @@ const SCRIPTS = {
   maestroSnapshot: load('snapshot', false),
   maestroRefreshRotate: load('refresh-rotate', false),
   maestroSlotAcquire: load('slot-acquire', false),
+  maestroDocRebuild: load('doc-rebuild'),
 } as const;
 
 /** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
@@ -34,6 +35,8 @@ export interface ScriptCommands {
   maestroRefreshRotate(numKeys: 3, family: string, presented: string, successor: string, ...args: string[]): Promise<string[]>;
   /** A bounded slot in a sorted set: the 1-based count after adding, or 0 when full (slot-acquire.lua). */
   maestroSlotAcquire(numKeys: 1, key: string, member: string, deadlineMs: string, nowMs: string, cap: string): Promise<number>;
+  /** Stores an entity hash's `_doc` from its fields: 1, or 0 when the key is no entity (doc-rebuild.lua). */
+  maestroDocRebuild(numKeys: 1, key: string): Promise<number>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

@@ -107,10 +107,11 @@ describe('maestro backup (issue 6)', () => {
       expect(await h.redis.xinfo('STREAM', `${h.prefix}{${ids.projects[i]}}:events`)).toEqual(streamsBefore[i]);
       expect(await h.events(ids.projects[i]!)).toEqual(eventsBefore[i]);
     }
-    // The stream continues where it was: a client resuming with `since` gets exactly the new event.
+    // The stream continues where it was: a client resuming with `since` gets exactly the new event
+    // (with deltas: a client without them is also sent the sessions touched just before its position).
     const pid = ids.projects[0]!;
     const lastId = eventsBefore[0]!.at(-1)!.id;
-    const ws = await connect(`${h.base.replace('http', 'ws')}/?since=${encodeURIComponent(lastId)}`);
+    const ws = await connect(`${h.base.replace('http', 'ws')}/?deltas=1&since=${encodeURIComponent(lastId)}`);
     await new Promise((r) => setTimeout(r, 200));
     const t = (await h.req('POST', '/api/tasks', { projectId: pid, title: 'after restore' })).body;
     // (a plain `since` also replays the later events of other projects: contract 00; keep this one's)
@@ -168,6 +169,37 @@ describe('maestro backup (issue 6)', () => {
     const empty2 = `t${Date.now()}y:`;
     await expect(restoreBackup(h.redis, empty2, (await import('node:fs')).createReadStream(foreign))).rejects.toThrow(BackupError);
     expect(await scanKeys(h.redis, `${empty2}*`)).toEqual([]);
+  }, 60_000);
+
+  it('restores a backup taken before entities kept their documents (no _doc): reads serve the same entities, and each gets its document back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
+    const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout) as { file: string };
+    // the shape of a backup before issue 12: entity hashes have only their fields
+    const lines = gunzipSync(readFileSync(c.file)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; t?: string; v?: Record<string, string> });
+    let stripped = 0;
+    for (const r of lines) {
+      if (r.kind === 'key' && r.t === 'hash' && r.v && '_doc' in r.v) {
+        delete r.v._doc;
+        stripped++;
+      }
+    }
+    expect(stripped).toBeGreaterThan(5);
+    const old = join(dir, 'before-documents.jsonl');
+    writeFileSync(old, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const other = await startHarness(h.testRedis.url);
+    try {
+      for (let i = 0; i < 100 && (await other.req('GET', '/api/templates')).body.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      for (const k of (await scanKeys(h.redis, `${other.prefix}*`)).filter((k) => isBackedUp(k.slice(other.prefix.length)))) await h.redis.del(k);
+      await restoreBackup(h.redis, other.prefix, (await import('node:fs')).createReadStream(old));
+      const strip = (s: Awaited<ReturnType<typeof served>>) => JSON.parse(JSON.stringify(s).replaceAll(other.base, '').replaceAll(h.base, '')) as unknown;
+      expect(strip(await served(other, ids))).toEqual(strip(await served(h, ids)));
+      for (const t of ids.tasks) {
+        const pid = await h.redis.get(`${other.prefix}lookup:task:${t}`);
+        expect(await h.redis.hexists(`${other.prefix}{${pid}}:task:${t}`, '_doc')).toBe(1);
+      }
+    } finally {
+      await other.close();
+    }
   }, 60_000);
 
   it.each([

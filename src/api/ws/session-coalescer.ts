@@ -49,8 +49,12 @@ export class SessionCoalescer {
 
   constructor(private readonly d: CoalescerDeps) {}
 
-  /** A session event `eventId` of session `sid` in project `pid` reached this replica. */
-  touched(pid: string, sid: string, eventId: string, now = Date.now()): void {
+  /**
+   * A session event `eventId` of session `sid` in project `pid` reached this replica. Returns the
+   * send's promise when the session is rendered and sent at once (none was sent within the window),
+   * so the caller can keep the project's later events behind it; undefined when it is due later.
+   */
+  touched(pid: string, sid: string, eventId: string, now = Date.now()): Promise<void> | undefined {
     const key = `${pid}\u0000${sid}`;
     let p = this.pending.get(key);
     if (!p) {
@@ -59,15 +63,14 @@ export class SessionCoalescer {
     } else if (compareIds(eventId, p.latestId) > 0) p.latestId = eventId;
     if (p.rendering) {
       p.again = true;
-      return;
+      return undefined;
     }
-    if (p.timer) return;
+    if (p.timer) return undefined;
     const wait = p.sentAt + this.d.windowMs - now;
-    if (wait <= 0) void this.flush(key, p);
-    else {
-      p.timer = setTimeout(() => void this.flush(key, p!), wait);
-      p.timer.unref();
-    }
+    if (wait <= 0) return this.flush(key, p);
+    p.timer = setTimeout(() => void this.flush(key, p!), wait);
+    p.timer.unref();
+    return undefined;
   }
 
   private async flush(key: string, p: Pending): Promise<void> {
@@ -84,7 +87,7 @@ export class SessionCoalescer {
     } finally {
       p.rendering = false;
     }
-    if (p.again) this.touched(p.pid, p.sid, p.latestId);
+    if (p.again) void this.touched(p.pid, p.sid, p.latestId);
     else {
       // idle: forget it once its window is over (a later event starts again with an immediate send)
       const idle = setTimeout(() => {

@@ -90,6 +90,8 @@ const MAX_PENDING = 10_000;
  * counts as too slow and is closed with 1013, ms (the bound the replay has always had).
  */
 const DRAIN_WAIT_MS = 30_000;
+/** The longest a project's events wait behind a whole session being rendered for clients without deltas, ms. */
+const HOLD_MAX_MS = 1000;
 /** How often a paused replay looks at the send buffer again, ms. */
 const DRAIN_POLL_MS = 20;
 const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
@@ -127,6 +129,12 @@ export class WsGateway {
 
   /** Whole `session:updated`s for clients without deltas, rendered once per replica. */
   private readonly coalescer: SessionCoalescer;
+  /**
+   * Projects whose clients without deltas wait for a whole session being rendered at once: their later
+   * events queue here meanwhile, so those clients keep the project's order (contract 03: e.g. spawn's
+   * session:updated before session:spawn). `count` = renders in flight for the project.
+   */
+  private readonly legacyHolds = new Map<string, { count: number; queue: { head: EventHead; text: Buffer }[]; timer: NodeJS.Timeout }>();
   private readonly stream: EventStream;
 
   constructor(private readonly d: GatewayDeps) {
@@ -165,6 +173,43 @@ export class WsGateway {
   /** True when `client` gets this event as it is (a session state event goes whole and coalesced to clients without deltas). */
   private passes(client: Client, type: string): boolean {
     return client.deltas || !SESSION_STATE_EVENTS.has(type);
+  }
+
+  /**
+   * Keeps project `pid`'s events for clients without deltas queued until `rendering` (a whole session
+   * sent at once) is done, at most HOLD_MAX_MS; then sends them in order. Clients with deltas are not
+   * held.
+   */
+  private holdLegacy(pid: string, rendering: Promise<void>): void {
+    let hold = this.legacyHolds.get(pid);
+    if (!hold) {
+      const h = { count: 0, queue: [] as { head: EventHead; text: Buffer }[], timer: setTimeout(() => this.releaseLegacy(pid, true), HOLD_MAX_MS) };
+      h.timer.unref();
+      this.legacyHolds.set(pid, h);
+      hold = h;
+    }
+    hold.count++;
+    void rendering.finally(() => this.releaseLegacy(pid, false));
+  }
+
+  private releaseLegacy(pid: string, force: boolean): void {
+    const hold = this.legacyHolds.get(pid);
+    if (!hold) return;
+    if (!force && --hold.count > 0) return;
+    clearTimeout(hold.timer);
+    this.legacyHolds.delete(pid);
+    for (const e of hold.queue) {
+      for (const client of this.clients) {
+        if (client.deltas) continue;
+        if (client.held) {
+          if (client.held.length < MAX_PENDING) client.held.push(e);
+          continue;
+        }
+        if (!this.wants(client, pid)) continue;
+        if (client.replaying) this.holdBack(client, e);
+        else this.sendLive(client, e.head, e.text);
+      }
+    }
   }
 
   /** Subscribes to the events channel and takes over WebSocket upgrades of `server`. */
@@ -361,9 +406,23 @@ export class WsGateway {
     const parts = splitPublished(message);
     if (!parts) return;
     let legacyWatcher = false;
+    const hold = parts.head.projectId === null ? undefined : this.legacyHolds.get(parts.head.projectId);
+    let queued = false;
     // Serialised and UTF-8 encoded once for every client of this replica.
     let text: Buffer | undefined;
     for (const client of this.clients) {
+      if (hold && !client.deltas) {
+        // behind a whole session being rendered: queued once, sent to these clients in order after it
+        if (!client.held && !this.wants(client, parts.head.projectId)) continue;
+        if (!this.passes(client, parts.head.type)) legacyWatcher = true;
+        else if (!queued) {
+          text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
+          hold.queue.push({ head: parts.head, text });
+          queued = true;
+          if (hold.queue.length >= MAX_PENDING) this.releaseLegacy(parts.head.projectId!, true);
+        }
+        continue;
+      }
       if (client.held) {
         // held while its rights are re-read; what this client would not get as it is is not held
         if (!this.passes(client, parts.head.type)) legacyWatcher = true;
@@ -387,7 +446,8 @@ export class WsGateway {
     }
     if (legacyWatcher && parts.head.projectId !== null) {
       const sid = sessionOfEvent(parts.data);
-      if (sid) this.coalescer.touched(parts.head.projectId, sid, parts.head.id);
+      const rendering = sid ? this.coalescer.touched(parts.head.projectId, sid, parts.head.id) : undefined;
+      if (rendering) this.holdLegacy(parts.head.projectId, rendering);
     }
   }
 

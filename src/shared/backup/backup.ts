@@ -322,6 +322,8 @@ async function writeKey(redis: RedisClient, key: string, r: KeyRecord): Promise<
   switch (r.t) {
     case 'hash':
       for (const c of chunks(Object.entries(r.v as Record<string, string>))) await redis.hset(key, Object.fromEntries(c));
+      // A backup taken before entities kept their document (issue 12): build it now, as a commit would.
+      if (!('_doc' in (r.v as Record<string, string>))) await withScripts(redis).maestroDocRebuild(1, key);
       break;
     case 'zset':
       for (const c of chunks(r.v as [string, number][])) await redis.zadd(key, ...c.flatMap(([m, s]) => [s, m]));
