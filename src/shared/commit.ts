@@ -5,11 +5,10 @@ import { countEvent } from './metrics.js';
 /**
  * What the render script can produce (redis-scripts/render-lib.lua `render`): an entity's stored
  * document (`project`, `task`, `template`, `session-doc` = a session without its lists), a session's
- * document with its list counts (`session-head`), the counters a small append event carries
- * (`session-stamp`, a fragment to wrap with eventWrap), a whole session with its lists (`session`: only
+ * document with its list counts (`session-head`), a whole session with its lists (`session`: only
  * where they are short), or a queue/manifest `doc`.
  */
-export type RenderKind = 'project' | 'task' | 'session' | 'session-doc' | 'session-head' | 'session-stamp' | 'template' | 'doc';
+export type RenderKind = 'project' | 'task' | 'session' | 'session-doc' | 'session-head' | 'template' | 'doc';
 
 /** How a failed precondition of a commit is reported to the caller. */
 export type KeyRole = { resource: string; id: string };
@@ -32,6 +31,16 @@ export interface CommitResult {
   renders: (string | null)[];
 }
 
+/**
+ * The kind of entity whose hash `key` is (keys.ts builds them: `…}:project`, `…}:task:<id>`,
+ * `…}:session:<id>`, `…{templates}:t:<id>`; ids never hold `:` or braces), or undefined.
+ */
+export function entityKind(key: string): 'project' | 'task' | 'session' | 'template' | undefined {
+  const m = /(?:\}:(project)$)|(?:\}:(task|session):[^:{}]+$)|(?:\{templates\}:t:[^:{}]+$)/.exec(key);
+  if (!m) return undefined;
+  return (m[1] ?? m[2] ?? 'template') as 'project' | 'task' | 'session' | 'template';
+}
+
 /** JSON text of a value, as stored in entity hashes. */
 export const j = (v: unknown): string => JSON.stringify(v);
 
@@ -49,6 +58,8 @@ export class Commit {
   private readonly ops: Op[] = [];
   private readonly events: Record<string, unknown>[] = [];
   private readonly renders: { kind: RenderKind; k: number }[] = [];
+  /** The entity keys among `keys` and their kinds: commit.lua keeps their stored documents. */
+  private readonly docs: [number, string][] = [];
 
   /**
    * @param stream the slot's event stream key (KEYS[1]); @param revision the slot's change counter
@@ -61,7 +72,7 @@ export class Commit {
     stream: string,
     revision: string,
     registry: string,
-    private readonly projectId: string | null,
+    readonly projectId: string | null,
     readonly now: number,
     private readonly channel: string,
     private readonly maxlen: number,
@@ -77,6 +88,8 @@ export class Commit {
       this.keys.push(key);
       i = this.keys.length;
       this.keyIndex.set(key, i);
+      const kind = i > 3 ? entityKind(key) : undefined;
+      if (kind) this.docs.push([i, kind]);
     }
     if (role) this.roles.set(i, role);
     return i;
@@ -177,6 +190,16 @@ export class Commit {
     this.events.push({ type, render: { kind, k: this.k(key) }, pre, post });
     return this;
   }
+  /**
+   * Appends a small event whose data is `pre + E + ',"version":V,"lastActivity":now,"<countName>":N' +
+   * post`: E = the `index`-th (1-based) value this commit pushes to `listKey` (sent once in the request,
+   * not twice), V = the hash `key`'s version after the writes, N = the list's length — as the writes
+   * answered them, so the event reads nothing (contract 00 "Events": appends cost the same at any length).
+   */
+  eventStamp(type: string, key: string, listKey: string, index: number, countName: string, pre: string, post: string): this {
+    this.events.push({ type, stamp: { k: this.k(key), l: this.k(listKey), i: index, name: countName }, pre, post });
+    return this;
+  }
   /** Asks for the entity at `key` rendered after the writes (returned in `renders`, in call order). */
   render(kind: RenderKind, key: string): this {
     this.renders.push({ kind, k: this.k(key) });
@@ -197,6 +220,7 @@ export class Commit {
       projectId: this.projectId,
       channel: this.channel,
       maxlen: this.maxlen,
+      docs: this.docs,
     });
     let out: (string | number | null)[];
     try {

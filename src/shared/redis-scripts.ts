@@ -35,8 +35,9 @@ export interface ScriptCommands {
   maestroRefreshRotate(numKeys: 3, family: string, presented: string, successor: string, ...args: string[]): Promise<string[]>;
   /** A bounded slot in a sorted set: the 1-based count after adding, or 0 when full (slot-acquire.lua). */
   maestroSlotAcquire(numKeys: 1, key: string, member: string, deadlineMs: string, nowMs: string, cap: string): Promise<number>;
-  /** Stores an entity hash's `_doc` from its fields: 1, or 0 when the key is no entity (doc-rebuild.lua). */
-  maestroDocRebuild(numKeys: 1, key: string): Promise<number>;
+  /** Stores an entity hash's document from its fields (+ in registry KEYS[2]): 1, or 0 when gone (doc-rebuild.lua). */
+  maestroDocRebuild(numKeys: 1, key: string, kind: string): Promise<number>;
+  maestroDocRebuild(numKeys: 2, key: string, registry: string, kind: string): Promise<number>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

@@ -194,7 +194,7 @@ describe('POST /sessions/:id/events and /timeline', () => {
     expect((await h.events(pid)).at(-1)).toEqual({
       id: expect.any(String),
       type: 'session:event_added',
-      data: { sessionId: s.id, event: r.body.events[0], version: r.body.version, lastActivity: r.body.lastActivity, eventCount: 1, timelineCount: r.body.timelineCount },
+      data: { sessionId: s.id, event: r.body.events[0], version: r.body.version, lastActivity: r.body.lastActivity, eventCount: 1 },
     });
     const bad = await h.req('POST', `/api/v1/sessions/${s.id}/events`, {});
     expect(bad.body).toEqual({ error: true, code: 'VALIDATION_ERROR', message: 'type is required', details: expect.any(Array) });

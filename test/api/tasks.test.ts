@@ -216,7 +216,7 @@ describe('POST /tasks/:id/timeline', () => {
     expect(sess.timeline.at(-1)).toEqual({ id: expect.stringMatching(/^evt_/), type: 'progress', timestamp: expect.any(Number), message: 'half way', taskId: t.id });
     const last = (await h.events(pid)).at(-1)!;
     expect(last.type).toBe('session:timeline_added');
-    expect(last.data).toEqual({ sessionId: s.id, entry: sess.timeline.at(-1), version: sess.version, lastActivity: sess.lastActivity, eventCount: 0, timelineCount: sess.timelineCount });
+    expect(last.data).toEqual({ sessionId: s.id, entry: sess.timeline.at(-1), version: sess.version, lastActivity: sess.lastActivity, timelineCount: sess.timelineCount });
     const typed = await h.req('POST', `/api/v1/tasks/${t.id}/timeline`, { message: 'm', sessionId: s.id, type: 'task_status_changed' });
     expect(typed.body.type).toBe('task_status_changed');
   });

@@ -4,6 +4,8 @@ import type { Readable, Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis-connection.js';
 import { withScripts } from '../redis-scripts.js';
+import { docKey } from '../stores/documents.js';
+import { entityKind } from '../commit.js';
 
 /**
  * Logical backups of one key prefix (issue 6 "Backups"). A backup is JSON Lines:
@@ -322,8 +324,6 @@ async function writeKey(redis: RedisClient, key: string, r: KeyRecord): Promise<
   switch (r.t) {
     case 'hash':
       for (const c of chunks(Object.entries(r.v as Record<string, string>))) await redis.hset(key, Object.fromEntries(c));
-      // A backup taken before entities kept their document (issue 12): build it now, as a commit would.
-      if (!('_doc' in (r.v as Record<string, string>))) await withScripts(redis).maestroDocRebuild(1, key);
       break;
     case 'zset':
       for (const c of chunks(r.v as [string, number][])) await redis.zadd(key, ...c.flatMap(([m, s]) => [s, m]));
@@ -366,6 +366,7 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
   const existing = (await scanKeys(redis, `${globEscape(prefix)}*`)).filter((k) => isBackedUp(k.slice(prefix.length)));
   if (existing.length) throw new BackupError(`prefix '${prefix}' is not empty (${existing.length} keys, e.g. ${existing[0]}); restore only into an empty prefix`);
   const lines = createInterface({ input, crlfDelay: Infinity });
+  const scripted = withScripts(redis);
   let header: { format?: string; version?: number; keys?: number } | undefined;
   let slots = 0;
   let keys = 0;
@@ -375,9 +376,18 @@ export async function restoreBackup(redis: RedisClient, prefix: string, input: R
   let slotName = 'global';
   let slotKeys: string[] = [];
   const flushRegistry = async () => {
+    await Promise.all(pending);
+    pending = [];
     // only slots written by commit.lua keep a registry (they have its `rev` counter): projects, templates
-    if (slotKeys.includes(`${prefix}${slotName}:rev`)) {
-      for (let i = 0; i < slotKeys.length; i += BATCH) await redis.sadd(`${prefix}${slotName}:keys`, ...slotKeys.slice(i, i + BATCH));
+    const registry = slotKeys.includes(`${prefix}${slotName}:rev`) ? `${prefix}${slotName}:keys` : undefined;
+    if (registry) {
+      for (let i = 0; i < slotKeys.length; i += BATCH) await redis.sadd(registry, ...slotKeys.slice(i, i + BATCH));
+    }
+    // A backup taken before entities kept their documents (issue 12): build them now, as a commit would.
+    const restored = new Set(slotKeys);
+    for (const key of slotKeys) {
+      const kind = entityKind(key);
+      if (kind && !restored.has(docKey(key))) await (registry ? scripted.maestroDocRebuild(2, key, registry, kind) : scripted.maestroDocRebuild(1, key, kind));
     }
     slotKeys = [];
   };

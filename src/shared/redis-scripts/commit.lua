@@ -4,7 +4,7 @@
 -- the slot's key names: every key a commit writes is added while it exists and removed once it does
 -- not, so a backup lists a project's keys in one step; see backup.ts).
 -- ARGV[1]: JSON { ops = [...], events = [...], render = [...], now = ms, projectId = "…",
---                 channel = "…", maxlen = n }
+--                 channel = "…", maxlen = n, docs = [[k, kind], …] (the entity keys among KEYS) }
 -- ops (k = 1-based index into KEYS):
 --   {op='check', k, version}  fail 'MAESTRO_VERSION <k> <current>' unless HGET version == version
 --   {op='exists', k} / {op='absent', k}  fail 'MAESTRO_GONE <k>' / 'MAESTRO_EXISTS <k>'
@@ -17,10 +17,13 @@
 --   {op='aadd'|'arem', k, f, v}  add (deduplicated) / remove a string in a JSON-array field
 --   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)
 --   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
--- events: [{type, data=jsonText} | {type, render={kind, k}, pre?, post?}] → XADD KEYS[1] MAXLEN ~
---   maxlen, PUBLISH. With pre/post the data is pre .. rendered entity .. post.
+-- events: [{type, data=jsonText} | {type, render={kind, k}, pre?, post?} | {type, stamp={k, l, name},
+--   pre, post}] → XADD KEYS[1] MAXLEN ~ maxlen, PUBLISH. With pre/post the data is pre .. rendered
+--   entity .. post; a stamp is '<the i-th value pushed to list l>,"version":<hash k's version>,
+--   "lastActivity":<now>,"<name>":<list l's length>' (so an appended entry is sent once, not twice).
 -- render: [{kind, k}] rendered after the writes and returned (kinds of render-lib.lua's `render`).
--- Every entity hash changed gets its `_doc` rebuilt after the writes, before events and renders.
+-- Every entity hash changed gets its document (`<key>:doc`) rebuilt after the writes, before events
+-- and renders; a deleted one loses it.
 -- Returns: { n, id1…idn, render1… } (a missing entity renders as nil).
 local req = cjson.decode(ARGV[1])
 local ops = req.ops
@@ -79,6 +82,8 @@ redis.call('INCR', KEYS[2])
 -- a write may have removed it (DEL, ZREM, HDEL, or a write with nothing to write); EXISTS only for those.
 local MAKES = { hset = true, hsetnull = true, aadd = true, arem = true, zadd = true, rpush = true }
 local touched = {}
+-- What writes answered, for the stamps of small append events: a hash's new version, a list's length.
+local versions, lengths, pushed = {}, {}, {}
 for _, o in ipairs(ops) do
   local key = KEYS[o.k]
   local op = o.op
@@ -90,7 +95,7 @@ for _, o in ipairs(ops) do
     touched[o.k] = (MAKES[op] and not empty) and 'made' or 'check'
   end
   if op == 'hset' then
-    if o.bump then redis.call('HINCRBY', key, 'version', 1) end
+    if o.bump then versions[o.k] = redis.call('HINCRBY', key, 'version', 1) end
     local args = {}
     for f, v in pairs(o.f) do args[#args + 1] = f; args[#args + 1] = v end
     if #args > 0 then redis.call('HSET', key, unpack(args)) end
@@ -115,7 +120,10 @@ for _, o in ipairs(ops) do
   elseif op == 'zrem' then
     redis.call('ZREM', key, o.m)
   elseif op == 'rpush' then
-    if #o.v > 0 then redis.call('RPUSH', key, unpack(o.v)) end
+    if #o.v > 0 then
+      lengths[o.k] = redis.call('RPUSH', key, unpack(o.v))
+      pushed[o.k] = o.v
+    end
   elseif op == 'del' then
     redis.call('DEL', key)
   elseif op == 'pexpire' then
@@ -123,18 +131,45 @@ for _, o in ipairs(ops) do
   end
 end
 
--- Documents (render-lib.lua): every entity hash this commit changed gets its `_doc` rebuilt from its
--- fields, in this same step, so reads never render (contract 00 "Lists").
+-- Documents (render-lib.lua): every entity hash this commit changed gets its document (`<key>:doc`)
+-- rebuilt from its fields, in this same step, so reads never render (contract 00 "Lists"); a deleted
+-- entity's document goes with it. Both are kept in the slot's key registry like any key.
 local HASH_WRITES = { hset = true, hdel = true, hsetnull = true, aadd = true, arem = true }
-local redoc = {}
+-- req.docs: { [k] = kind } for the entity keys among KEYS (the Commit builder names them: keys.ts
+-- builds every entity key, so TypeScript knows; no pattern matching here).
+local kinds = {}
+for _, d in ipairs(req.docs or {}) do kinds[d[1]] = d[2] end
+local redoc, undoc = {}, {}
+-- a write of only live fields (render-lib.lua LIVE: an append's lastActivity and version) leaves the
+-- stored document as it is
+local function onlyLive(o)
+  local live = LIVE[kinds[o.k]]
+  if not live or o.op ~= 'hset' then return false end
+  for f in pairs(o.f) do
+    local isLive = false
+    for _, l in ipairs(live) do if l == f then isLive = true end end
+    if not isLive then return false end
+  end
+  return true
+end
 for _, o in ipairs(ops) do
-  if HASH_WRITES[o.op] and o.k > 3 and not redoc[o.k] then redoc[o.k] = true end
+  if kinds[o.k] then
+    if HASH_WRITES[o.op] and not onlyLive(o) then redoc[o.k] = true elseif o.op == 'del' then undoc[o.k] = true end
+  end
+end
+local docsMade, docsGone = {}, {}
+for k in pairs(undoc) do
+  if not redoc[k] or redis.call('EXISTS', KEYS[k]) == 0 then
+    redis.call('DEL', docKey(KEYS[k]))
+    docsGone[#docsGone + 1] = docKey(KEYS[k])
+    redoc[k] = nil
+  end
 end
 for k in pairs(redoc) do
-  local kind = kindOfKey(KEYS[k])
-  if kind then
-    local d = renderFields(kind, KEYS[k])
-    if d then redis.call('HSET', KEYS[k], '_doc', d) end
+  local d = renderFields(kinds[k], KEYS[k])
+  if d then
+    redis.call('SET', docKey(KEYS[k]), d)
+    docsMade[#docsMade + 1] = docKey(KEYS[k])
   end
 end
 
@@ -143,6 +178,8 @@ if req.events and #req.events > 0 then present[#present + 1] = KEYS[1] end
 for k, state in pairs(touched) do
   if state == 'made' or redis.call('EXISTS', KEYS[k]) == 1 then present[#present + 1] = KEYS[k] else gone[#gone + 1] = KEYS[k] end
 end
+for _, d in ipairs(docsMade) do present[#present + 1] = d end
+for _, d in ipairs(docsGone) do gone[#gone + 1] = d end
 redis.call('SADD', KEYS[3], unpack(present))
 if #gone > 0 then redis.call('SREM', KEYS[3], unpack(gone)) end
 
@@ -151,6 +188,14 @@ local pidJson = cjson.encode(req.projectId)
 for _, e in ipairs(req.events or {}) do
   local data = e.data
   if e.render then data = render(e.render.kind, KEYS[e.render.k]) or 'null' end
+  if e.stamp then
+    -- a small append event: the version and length the writes answered (no reads of the session)
+    local st = e.stamp
+    local v = versions[st.k] or redis.call('HGET', KEYS[st.k], 'version') or '0'
+    local n = lengths[st.l] or redis.call('LLEN', KEYS[st.l])
+    local entry = (pushed[st.l] and pushed[st.l][st.i]) or 'null'
+    data = entry .. ',"version":' .. v .. ',"lastActivity":' .. req.now .. ',"' .. st.name .. '":' .. n
+  end
   if e.pre then data = e.pre .. data .. e.post end
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', req.maxlen, '*',
     'type', e.type, 'data', data, 'ts', req.now)

@@ -1,10 +1,11 @@
 -- Shared by every script (prepended at load time): an entity's JSON document.
--- Entity hashes store each field's JSON encoding (strings with quotes, numbers, arrays, objects) and,
--- in the field `_doc`, the whole document built from them by concatenation in a fixed key order (no
--- decode/encode of user data). commit.lua rebuilds `_doc` in the same atomic step as every change of
--- the hash (contract 00 "Lists": reads don't render), so a read is one HGET. Data written before
--- documents existed has no `_doc`: it is rendered from the fields on read, and gets one on its next
--- change (or `maestro backup restore`/`migrate`, which build them).
+-- Entity hashes store each field's JSON encoding (strings with quotes, numbers, arrays, objects); the
+-- whole document, built from them by concatenation in a fixed key order (no decode/encode of user
+-- data), is stored beside the hash as the string `<entity key>:doc`. commit.lua rebuilds it in the same
+-- atomic step as every change of the hash, and deletes it with the hash (contract 00 "Lists": reads
+-- don't render), so a get is one GET and a page one MGET. Data written before documents existed has no
+-- document: it is rendered from the fields on read, and gets one on its next change (or on
+-- `maestro backup restore`, which builds them).
 -- A session's document leaves out its two long lists (`<key>:events`, `<key>:timeline`, one JSON item
 -- per entry, in the same hash slot): they are read in pages, or appended when a whole session is needed.
 local FIELDS = {
@@ -12,21 +13,15 @@ local FIELDS = {
   task = {'id','projectId','parentId','title','description','status','sessionStatus','priority','createdAt',
           'updatedAt','startedAt','completedAt','initialPrompt','sessionIds','skillIds','agentIds','dependencies',
           'model','metadata','version'},
-  session = {'id','projectId','taskIds','name','agentId','env','strategy','status','startedAt','lastActivity',
-             'completedAt','hostname','platform','metadata','archivedAt','version'},
+  session = {'id','projectId','taskIds','name','agentId','env','strategy','status','startedAt',
+             'completedAt','hostname','platform','metadata','archivedAt'},
   template = {'id','name','role','content','isDefault','createdAt','updatedAt','version'},
 }
 
--- The kind of entity a key holds, from its name (every entity key is built by keys.ts; ids never hold
--- ':' or braces): '<prefix>{<projectId>}:project', '…}:task:<id>', '…}:session:<id>',
--- '<prefix>{templates}:t:<id>'. nil for any other key (indexes, lists, queues, manifests).
-local function kindOfKey(key)
-  if string.find(key, '}:project$') then return 'project' end
-  if string.find(key, '}:task:[^:{}]+$') then return 'task' end
-  if string.find(key, '}:session:[^:{}]+$') then return 'session' end
-  if string.find(key, '{templates}:t:[^:{}]+$') then return 'template' end
-  return nil
-end
+-- Fields kept out of a stored document because every append changes them (a session's `lastActivity`
+-- and `version`): added to the document when it is read, from the hash (one HMGET), so an append
+-- does not rebuild the document.
+local LIVE = { session = {'lastActivity','version'} }
 
 -- The document of `kind` built from the stored fields (HMGET of the document's fields only: never the
 -- old `_doc`). false when the hash does not exist.
@@ -46,11 +41,9 @@ local function renderFields(kind, key)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
--- The stored document, or one rendered from the fields (data written before documents existed).
-local function storedDoc(kind, key)
-  local d = redis.call('HGET', key, '_doc')
-  if d then return d end
-  return renderFields(kind, key)
+-- The key of an entity's stored document.
+local function docKey(key)
+  return key .. ':doc'
 end
 
 -- `doc` with `tail` (',"a":…') inserted before its closing brace.
@@ -58,12 +51,25 @@ local function withTail(doc, tail)
   return string.sub(doc, 1, -2) .. tail .. '}'
 end
 
+-- The stored document (or one rendered from the fields, for data written before documents existed)
+-- with its live fields.
+local function storedDoc(kind, key)
+  local d = redis.call('GET', docKey(key)) or renderFields(kind, key)
+  if not d then return false end
+  local live = LIVE[kind]
+  if not live then return d end
+  local values = redis.call('HMGET', key, unpack(live))
+  local parts = {}
+  for i, f in ipairs(live) do
+    if values[i] then parts[#parts + 1] = ',"' .. f .. '":' .. values[i] end
+  end
+  return withTail(d, table.concat(parts))
+end
+
 -- Renders `key` as `kind`:
 --   project | task | template | session-doc : the stored document (a session without its lists);
 --   session-head : a session's document plus `eventCount` and `timelineCount` (what session:updated
 --                  carries: bounded whatever the length of its lists);
---   session-stamp: NOT a document: `"version":…,"lastActivity":…,"eventCount":…,"timelineCount":…`,
---                  the fields a small append event carries (wrapped by commit.lua's pre/post);
 --   session      : the whole session, lists included: only where they are short (a session just
 --                  created or spawned); long sessions are assembled in pages by the caller;
 --   doc          : the `doc` field of a queue or manifest hash.
@@ -76,12 +82,6 @@ local function render(kind, key)
     local d = storedDoc('session', key)
     if not d then return false end
     return withTail(d, ',"eventCount":' .. redis.call('LLEN', key .. ':events') .. ',"timelineCount":' .. redis.call('LLEN', key .. ':timeline'))
-  end
-  if kind == 'session-stamp' then
-    -- not a document: the fields a small append event adds, to be wrapped by the caller
-    local h = redis.call('HMGET', key, 'version', 'lastActivity')
-    return '"version":' .. (h[1] or '0') .. ',"lastActivity":' .. (h[2] or 'null') .. ',"eventCount":' ..
-      redis.call('LLEN', key .. ':events') .. ',"timelineCount":' .. redis.call('LLEN', key .. ':timeline')
   end
   if kind == 'session' then
     local d = storedDoc('session', key)

@@ -12,17 +12,56 @@ export const LIST_CHUNK = 1000;
 /** Entries of each list that `GET /api/v1/sessions/:id` carries (contract 00 "Events"). */
 export const SESSION_TAIL = 100;
 
+/** The key of an entity's stored document: `<entity key>:doc` (render-lib.lua `docKey`). */
+export const docKey = (entityKey: string): string => `${entityKey}:doc`;
+
+/** The `version` at the end of a stored document (`…,"version":N}`). */
+export const versionOf = (doc: string): number => Number(/"version":(\d+)}$/.exec(doc)?.[1] ?? 0);
+
+/** Entity kinds whose stored document is served as it is (a session's needs its live fields added). */
+export type DocKind = 'project' | 'task' | 'template';
+
 /**
- * An entity's stored document (render-lib.lua: `_doc`, kept current by every commit) and version:
- * one HMGET, nothing assembled (contract 00 "Lists": reads don't render). Data written before
- * documents existed is rendered by the script instead. Undefined when the entity does not exist.
+ * An entity's stored document (render-lib.lua: the string `<key>:doc`, kept current by every commit)
+ * and its version: one GET, nothing assembled (contract 00 "Lists": reads don't render). For a session
+ * (`session-doc`) the same pipeline reads its live fields (`lastActivity`, `version`: kept out of the
+ * stored document because every append changes them) and adds them. Data written before documents
+ * existed is rendered by the script instead. Undefined when the entity does not exist.
  */
-export async function readDoc(ctx: StoreContext, key: string, kind: Exclude<RenderKind, 'session' | 'session-head' | 'doc'>): Promise<Rendered | undefined> {
-  const [doc, version] = await ctx.redis.hmget(key, '_doc', 'version');
-  if (doc) return { json: doc, version: Number(version ?? 0) };
-  if (version === null) return undefined;
-  const r = await ctx.redis.maestroRender(1, key, kind === 'session-doc' ? 'session-doc' : kind);
+export async function readDoc(ctx: StoreContext, key: string, kind: DocKind | 'session-doc'): Promise<Rendered | undefined> {
+  if (kind !== 'session-doc') {
+    const doc = await ctx.redis.get(docKey(key));
+    if (doc) return { json: doc, version: versionOf(doc) };
+    return renderFallback(ctx, key, kind);
+  }
+  const res = await ctx.redis.pipeline().get(docKey(key)).hmget(key, 'lastActivity', 'version').exec();
+  for (const [err] of res ?? []) if (err) throw err;
+  const doc = res?.[0]?.[1] as string | null;
+  const live = res?.[1]?.[1] as (string | null)[];
+  if (!doc) return renderFallback(ctx, key, 'session-doc');
+  return withLive(doc, live);
+}
+
+/** A stored session document with its live fields (`[lastActivity, version]` as stored) added. */
+function withLive(doc: string, [lastActivity, version]: (string | null)[]): Rendered {
+  const tail = `${lastActivity !== null && lastActivity !== undefined ? `,"lastActivity":${lastActivity}` : ''}${version !== null && version !== undefined ? `,"version":${version}` : ''}`;
+  return { json: withTail(doc, tail), version: Number(version ?? 0) };
+}
+
+/** Renders an entity without a stored document from its fields (old data), or undefined when absent. */
+export async function renderFallback(ctx: StoreContext, key: string, kind: RenderKind): Promise<Rendered | undefined> {
+  const r = await ctx.redis.maestroRender(1, key, kind);
   return r ? { json: r[0], version: Number(r[1]) } : undefined;
+}
+
+/**
+ * The stored documents of `keys` (entities of one hash slot), in order: one MGET; those without a
+ * document (old data) rendered one by one; an entity that is gone → undefined.
+ */
+export async function readDocs(ctx: StoreContext, keys: string[], kind: DocKind): Promise<(string | undefined)[]> {
+  if (keys.length === 0) return [];
+  const docs = await ctx.redis.mget(...keys.map(docKey));
+  return Promise.all(docs.map(async (d, i) => d ?? (await renderFallback(ctx, keys[i]!, kind))?.json));
 }
 
 /** `doc` with `tail` (`,"a":…`) inserted before its closing brace. */
@@ -40,7 +79,8 @@ export async function sessionView(ctx: StoreContext, pid: string, id: string, ta
   const key = k.session(pid, id);
   const res = await ctx.redis
     .pipeline()
-    .hmget(key, '_doc', 'version')
+    .get(docKey(key))
+    .hmget(key, 'lastActivity', 'version')
     .llen(k.sessionEvents(pid, id))
     .llen(k.sessionTimeline(pid, id))
     .lrange(k.sessionEvents(pid, id), -tail, -1)
@@ -48,13 +88,13 @@ export async function sessionView(ctx: StoreContext, pid: string, id: string, ta
     .exec();
   if (!res) return undefined;
   for (const [err] of res) if (err) throw err;
-  const [doc, version] = res[0]![1] as [string | null, string | null];
-  const base = doc ? { json: doc, version: Number(version ?? 0) } : await readDoc(ctx, key, 'session-doc');
+  const doc = res[0]![1] as string | null;
+  const base = doc ? withLive(doc, res[1]![1] as (string | null)[]) : await renderFallback(ctx, key, 'session-doc');
   if (!base) return undefined;
-  const events = res[3]![1] as string[];
-  const timeline = res[4]![1] as string[];
+  const events = res[4]![1] as string[];
+  const timeline = res[5]![1] as string[];
   return {
-    json: withTail(base.json, `,"events":[${events.join(',')}],"timeline":[${timeline.join(',')}],"eventCount":${res[1]![1]},"timelineCount":${res[2]![1]}`),
+    json: withTail(base.json, `,"events":[${events.join(',')}],"timeline":[${timeline.join(',')}],"eventCount":${res[2]![1]},"timelineCount":${res[3]![1]}`),
     version: base.version,
   };
 }

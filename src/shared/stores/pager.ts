@@ -2,6 +2,7 @@ import { ValidationError } from '../errors.js';
 import type { RenderKind } from '../commit.js';
 import { memberId } from '../keys.js';
 import type { StoreContext } from './store-context.js';
+import { readDocs, type DocKind } from './documents.js';
 
 /** Page request: `limit` 1–1000 (contract 00 "Lists"), opaque `cursor` from a previous page. */
 export interface PageRequest {
@@ -56,12 +57,33 @@ function pageArgs(src: IndexSource, kind: RenderKind, cursor: string, limit: num
   ] as const;
 }
 
+const DOC_KINDS = new Set<RenderKind>(['project', 'task', 'template']);
+
 /**
- * One page of one index (one project): O(log n + page), rendered in the same script.
- * Contract 00 "Lists": creation order, `X-Total-Count` (total), next cursor.
+ * One page of one index (one project): O(log n + page). Contract 00 "Lists": creation order,
+ * `X-Total-Count` (total), next cursor. Unfiltered pages of stored documents are two commands —
+ * ZRANGE BYLEX + ZCARD (one pipeline), then one MGET of the page's documents — and nothing is
+ * assembled; filtered pages and session heads run page.lua.
  */
 export async function pageIndex(ctx: StoreContext, src: IndexSource, kind: RenderKind, req: PageRequest): Promise<Page> {
   const cursor = decodeCursor(req.cursor);
+  if (!src.filter && DOC_KINDS.has(kind)) {
+    const res = await ctx.redis
+      .pipeline()
+      .zrange(src.index, cursor ? `(${cursor}` : '-', '+', 'BYLEX', 'LIMIT', 0, req.limit + 1)
+      .zcard(src.index)
+      .exec();
+    for (const [err] of res ?? []) if (err) throw err;
+    const members = (res?.[0]?.[1] as string[]) ?? [];
+    const pageMembers = members.slice(0, req.limit);
+    const docs = await readDocs(ctx, pageMembers.map((m) => src.entityPrefix + memberId(m)), kind as DocKind);
+    const last = pageMembers[pageMembers.length - 1];
+    return {
+      items: docs.filter((d): d is string => d !== undefined),
+      total: Number(res?.[1]?.[1] ?? 0),
+      nextCursor: members.length > req.limit && last ? encodeCursor(last) : undefined,
+    };
+  }
   const out = await ctx.redis.maestroPage(...pageArgs(src, kind, cursor, req.limit, 'json'));
   const total = Number(out[0]);
   const next = String(out[1] ?? '');
@@ -121,8 +143,9 @@ export async function pageMerged(
   const rendered = new Map<string, string>();
   const groups = [...bySource];
   const renders = await Promise.all(
-    groups.map(([srcIdx, ids]) => {
+    groups.map(async ([srcIdx, ids]): Promise<(string | null | undefined)[]> => {
       const src = sources[srcIdx]!;
+      if (DOC_KINDS.has(kind)) return readDocs(ctx, ids.map((id) => src.entityPrefix + id), kind as DocKind);
       return ctx.redis.maestroRenderMany(1, src.index, kind, src.entityPrefix, ...ids);
     }),
   );

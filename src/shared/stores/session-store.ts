@@ -427,8 +427,8 @@ export class SessionStore {
       c.rpush(k.sessionEvents(pid, id), events).rpush(k.sessionTimeline(pid, id), timeline);
       c.hset(key, encodeFields(fields), true).eventRender('session:updated', 'session-head', key);
       // each appended entry as its own small event, for delta clients (contract 00 "Events")
-      for (const e of events) this.entryEvent(c, id, key, 'events', e);
-      for (const e of timeline) this.entryEvent(c, id, key, 'timeline', e);
+      events.forEach((_, i) => this.entryEvent(c, id, key, 'events', i + 1));
+      timeline.forEach((_, i) => this.entryEvent(c, id, key, 'timeline', i + 1));
       await c.exec(this.ctx.redis);
     }, ifMatch);
     if (input.status !== undefined && FINISHED.has(input.status)) await this.endCurrentKeys(pid, id);
@@ -438,14 +438,17 @@ export class SessionStore {
   }
 
   /**
-   * Adds to `c` the small event of one appended entry (`entry` = its JSON text): `session:event_added
+   * Adds to `c` the small event of one appended entry (the `index`-th pushed by `c`): `session:event_added
    * {sessionId, event, …}` or `session:timeline_added {sessionId, entry, …}`, plus additively the
-   * session's `version`, `lastActivity`, `eventCount` and `timelineCount` after the commit. Bounded by
-   * the entry's own size (contract 00 "Events": the stream never stores the whole session).
+   * session's `version` and `lastActivity` after the commit and the length of the list appended to
+   * (`eventCount` / `timelineCount`). Bounded by the entry's own size, and reads nothing (contract 00
+   * "Events": the stream never stores the whole session).
    */
-  private entryEvent(c: Commit, id: string, key: string, list: SessionList, entry: string): void {
-    const [type, field] = list === 'events' ? ['session:event_added', 'event'] : ['session:timeline_added', 'entry'];
-    c.eventWrap(type, 'session-stamp', key, `{"sessionId":${JSON.stringify(id)},"${field}":${entry},`, '}');
+  private entryEvent(c: Commit, id: string, key: string, list: SessionList, index: number): void {
+    const [type, field, count] = list === 'events' ? ['session:event_added', 'event', 'eventCount'] : ['session:timeline_added', 'entry', 'timelineCount'];
+    const k = this.ctx.keys;
+    const pid = c.projectId!;
+    c.eventStamp(type, key, list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), index, count, `{"sessionId":${JSON.stringify(id)},"${field}":`, '}');
   }
 
   /** Merges `env` into the session (spawn step 7) and emits the given events in one step. */
@@ -544,7 +547,7 @@ export class SessionStore {
     const entry = JSON.stringify(item);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id });
     c.rpush(list === 'events' ? k.sessionEvents(pid, id) : k.sessionTimeline(pid, id), [entry]).hset(key, { lastActivity: String(c.now) }, true);
-    this.entryEvent(c, id, key, list, entry);
+    this.entryEvent(c, id, key, list, 1);
     await c.exec(this.ctx.redis);
     if (!rendered) return { json: '', version: 0 };
     const out = await this.read(pid, id, view);
@@ -623,7 +626,7 @@ export class SessionStore {
     const rev = JSON.stringify({ taskId, sessionId: id });
     if (add) c.event('session:task_added', pair).event('task:session_added', rev);
     else c.event('session:task_removed', pair).event('task:session_removed', rev);
-    this.entryEvent(c, id, key, 'timeline', entryJson);
+    this.entryEvent(c, id, key, 'timeline', 1);
     await c.exec(this.ctx.redis);
     const out = await this.read(pid, id, view);
     if (!out) throw new NotFoundError('Session', id);

@@ -1,0 +1,190 @@
+// Redis bench (issue 12): what each operation costs INSIDE Redis — the cluster's ceiling, since every
+// replica shares one Redis and Redis runs its commands on one core. Redis CPU is read from `INFO cpu`
+// (used_cpu_user + used_cpu_sys of the redis-server) before and after a run of N operations made by
+// the API's own store code (dist/shared/stores: the same Lua scripts and commands as the routes), so
+// µs/op = Δcpu / N; nothing else talks to this Redis meanwhile. Then, through one API replica, a
+// legacy whole list (`GET /api/tasks?projectId=…`, no `?limit=`) while a GET loop on another
+// connection measures its own latency.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { directStores } from './http-bench.mjs';
+import { benchApiEnv, machine, percentile, startProcess, startRedis, versions, writeSection } from './lib.mjs';
+
+const APPENDS = Number(process.env.BENCH_REDIS_APPENDS ?? 100_000);
+const DATASETS = (process.env.BENCH_REDIS_DATASETS ?? '10000,1000000').split(',').map(Number);
+const OPS = Number(process.env.BENCH_REDIS_OPS ?? 5000);
+const LEGACY_TASKS = Number(process.env.BENCH_REDIS_LEGACY_TASKS ?? 10_000);
+const IN_FLIGHT = 50;
+const PREFIX = 'rb:';
+
+function info(port, section) {
+  const out = spawnSync('redis-cli', ['-p', String(port), 'info', section], { encoding: 'utf8' }).stdout;
+  const m = {};
+  for (const line of out.split('\n')) {
+    const [k, v] = line.trim().split(':');
+    if (k && v !== undefined) m[k] = v;
+  }
+  return m;
+}
+const redisCpu = (port) => {
+  const i = info(port, 'cpu');
+  return Number(i.used_cpu_user) + Number(i.used_cpu_sys);
+};
+const memoryUsage = (port, key) => Number(spawnSync('redis-cli', ['-p', String(port), 'memory', 'usage', key, 'samples', '0'], { encoding: 'utf8' }).stdout.trim() || 0);
+
+/** Runs `n` calls of `fn(i)` with IN_FLIGHT in flight; Redis CPU µs per call (Δ INFO cpu / n). */
+async function redisMicros(port, n, fn) {
+  let next = 0;
+  const c0 = redisCpu(port);
+  await Promise.all(
+    Array.from({ length: Math.min(IN_FLIGHT, n) }, async () => {
+      for (let i = next++; i < n; i = next++) await fn(i);
+    }),
+  );
+  return ((redisCpu(port) - c0) * 1e6) / n;
+}
+
+async function appendBench(redis, stores, admin) {
+  const p = JSON.parse((await stores.projects.create(admin, { name: 'appends' })).json);
+  const task = JSON.parse((await stores.tasks.create(admin, { projectId: p.id, title: 'reported on' })).json);
+  const s = JSON.parse((await stores.sessions.create(admin, { projectId: p.id, taskIds: [task.id] })).json);
+  const stream = `${PREFIX}{${p.id}}:events`;
+  const blocks = [];
+  const BLOCK = 1000;
+  let done = 0;
+  const t0 = performance.now();
+  while (done < APPENDS) {
+    const n = Math.min(BLOCK, APPENDS - done);
+    const mem0 = memoryUsage(redis.port, stream);
+    const len0 = Number(spawnSync('redis-cli', ['-p', String(redis.port), 'xlen', stream], { encoding: 'utf8' }).stdout.trim());
+    // the route's whole Redis work: the commit (entry to its list, small event to the stream) and, for
+    // /api/v1, the answer (document + last 100 of each list + counts)
+    const us = await redisMicros(redis.port, n, (i) => stores.sessions.addTimeline(admin, s.id, { message: `progress report ${done + i}: ${'x'.repeat(60)}` }));
+    const mem1 = memoryUsage(redis.port, stream);
+    const len1 = Number(spawnSync('redis-cli', ['-p', String(redis.port), 'xlen', stream], { encoding: 'utf8' }).stdout.trim());
+    blocks.push({ from: done, us, streamBytesPerEntry: len1 > len0 ? (mem1 - mem0) / (len1 - len0) : mem1 / Math.max(1, len1) });
+    done += n;
+    if (done % 20_000 === 0) console.log(`  ${done} appends, last block ${us.toFixed(1)} µs/append`);
+  }
+  // the append alone (no answer rendered: what POST /tasks/:id/timeline does), at the end of the session
+  const bare = await redisMicros(redis.port, 1000, (i) => stores.sessions.addTaskTimeline(admin, task.id, { message: `bare ${i}`, sessionId: s.id }));
+  const streamLen = Number(spawnSync('redis-cli', ['-p', String(redis.port), 'xlen', stream], { encoding: 'utf8' }).stdout.trim());
+  const streamMem = memoryUsage(redis.port, stream);
+  return { blocks, seconds: (performance.now() - t0) / 1000, bare, streamLen, streamMem, sessionId: s.id, projectId: p.id };
+}
+
+/** Loads `n` tasks into a fresh project with the store's own create (the route's commit), many in flight. */
+async function loadTasks(stores, admin, n) {
+  const p = JSON.parse((await stores.projects.create(admin, { name: `tasks ${n}` })).json);
+  const ids = new Array(n);
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        ids[i] = JSON.parse((await stores.tasks.create(admin, { projectId: p.id, title: `task ${i}`, description: 'a task of the bench, with a short description' })).json).id;
+        if (i > 0 && i % 100_000 === 0) console.log(`  ${i} tasks loaded`);
+      }
+    }),
+  );
+  return { project: p, ids, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function taskOps(redis, stores, admin, n) {
+  const data = await loadTasks(stores, admin, n);
+  const pick = () => data.ids[Math.floor(Math.random() * data.ids.length)];
+  const get = await redisMicros(redis.port, OPS, () => stores.tasks.get(admin, pick()));
+  // pages from random places in the index: the cursor of a random task
+  const cursors = Array.from({ length: 200 }, () => {
+    const t = data.ids[Math.floor(Math.random() * Math.max(1, data.ids.length - 200))];
+    return Buffer.from(`${String(Number(t.split('_')[1])).padStart(15, '0')}:${t}`, 'utf8').toString('base64url');
+  });
+  const page = await redisMicros(redis.port, Math.max(200, OPS / 10), (i) => stores.tasks.list(admin, { projectId: data.project.id, limit: 100, cursor: cursors[i % cursors.length] }));
+  const create = await redisMicros(redis.port, OPS, (i) => stores.tasks.create(admin, { projectId: data.project.id, title: `new ${i}` }));
+  const patch = await redisMicros(redis.port, OPS, () => stores.tasks.update(admin, pick(), { status: 'in_progress' }));
+  const mem = info(redis.port, 'memory').used_memory_human;
+  return { n, load: data.seconds, get, page, create, patch, mem };
+}
+
+async function legacyListBench(redis) {
+  const dir = mkdtempSync(join(tmpdir(), 'maestro-bench-redis-'));
+  const api = await startProcess('api/server.js', benchApiEnv(redis.url, dir, { MAESTRO_REDIS_PREFIX: 'rl:' }));
+  const { stores, admin, close } = await directStores(redis.url, 'rl:');
+  try {
+    const data = await loadTasks(stores, admin, LEGACY_TASKS);
+    const one = data.ids[0];
+    const lat = [];
+    let stop = false;
+    const getLoop = (async () => {
+      while (!stop) {
+        const t = performance.now();
+        await fetch(`${api.base}/api/v1/tasks/${one}`).then((r) => r.arrayBuffer());
+        lat.push(performance.now() - t);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = lat.length;
+    const lists = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const r = await fetch(`${api.base}/api/tasks?projectId=${data.project.id}`);
+      const body = await r.text();
+      lists.push({ ms: performance.now() - t, items: JSON.parse(body).length, bytes: body.length, link: r.headers.get('link') });
+    }
+    stop = true;
+    await getLoop;
+    const during = lat.slice(before).sort((a, b) => a - b);
+    return { lists, p50: percentile(during, 50), p99: percentile(during, 99), max: during.at(-1), gets: during.length };
+  } finally {
+    close();
+    api.stop();
+  }
+}
+
+export async function runRedisBench() {
+  const redis = await startRedis();
+  const { stores, admin, close } = await directStores(redis.url, PREFIX);
+  const startedAt = new Date().toISOString();
+  try {
+    console.log(`appending ${APPENDS} timeline entries to one session`);
+    const ap = await appendBench(redis, stores, admin);
+    const first = ap.blocks[0];
+    const last = ap.blocks.at(-1);
+    const datasets = [];
+    for (const n of DATASETS) {
+      console.log(`tasks: ${n}`);
+      datasets.push(await taskOps(redis, stores, admin, n));
+    }
+    close();
+    console.log('legacy whole list under a GET loop');
+    const legacy = await legacyListBench(redis);
+    const f = (x) => x.toFixed(1);
+    const body = [
+      `${machine()}; ${versions()}; ${startedAt}. Command: \`npm run bench -- redis\` (BENCH_REDIS_APPENDS=${APPENDS}, BENCH_REDIS_DATASETS=${DATASETS.join(',')}, BENCH_REDIS_OPS=${OPS}, ${IN_FLIGHT} calls in flight). Redis CPU = Δ(used_cpu_user + used_cpu_sys) of \`INFO cpu\` over the run ÷ operations; only the bench talks to this Redis.`,
+      '',
+      `### Appends to one session, 0 → ${APPENDS} entries (\`addTimeline\`: the commit plus the /api/v1 answer)`,
+      '',
+      '| entries before the block | Redis µs per append | stream bytes per entry |',
+      '|---|---|---|',
+      ...ap.blocks.filter((b, i) => i === 0 || i === ap.blocks.length - 1 || b.from % Math.max(1000, Math.floor(APPENDS / 10)) === 0).map((b) => `| ${b.from} | ${f(b.us)} | ${f(b.streamBytesPerEntry)} |`),
+      '',
+      `First 1,000: ${f(first.us)} µs; last 1,000: ${f(last.us)} µs (last/first ${(last.us / first.us).toFixed(2)}×). The append alone (no answer, as \`POST /tasks/:id/timeline\`) at ${APPENDS} entries: ${f(ap.bare)} µs. Stream after the run: ${ap.streamLen} entries (MAXLEN ~), ${(ap.streamMem / ap.streamLen).toFixed(0)} bytes per entry (MEMORY USAGE). ${f(ap.seconds)} s in all.`,
+      '',
+      '### Tasks: Redis µs per operation by project size',
+      '',
+      '| tasks | load (s) | GET | page of 100 | create | PATCH status | used_memory |',
+      '|---|---|---|---|---|---|---|',
+      ...datasets.map((d) => `| ${d.n} | ${f(d.load)} | ${f(d.get)} | ${f(d.page)} | ${f(d.create)} | ${f(d.patch)} | ${d.mem} |`),
+      '',
+      `### A legacy whole list of ${LEGACY_TASKS} tasks (\`GET /api/tasks?projectId=…\`, 1 replica) while a GET loop runs on another connection`,
+      '',
+      `Lists: ${legacy.lists.map((l) => `${f(l.ms)} ms (${l.items} items, ${(l.bytes / 2 ** 20).toFixed(1)} MiB${l.link ? ', Link' : ''})`).join('; ')}. GET latency meanwhile (${legacy.gets} GETs): p50 ${f(legacy.p50)} ms, p99 ${f(legacy.p99)} ms, max ${f(legacy.max)} ms.`,
+    ].join('\n');
+    writeSection('Redis cost per operation (issue 12)', body);
+    console.log(body);
+  } finally {
+    redis.stop();
+  }
+}
