@@ -216,7 +216,7 @@ export class Commit {
       ops: this.ops,
       events: this.events,
       render: this.renders,
-      now: this.now,
+      now: String(this.now),
       projectId: this.projectId,
       channel: this.channel,
       maxlen: this.maxlen,
