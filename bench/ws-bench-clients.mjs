@@ -11,7 +11,7 @@ const urls = workerData.urls.map((u) => (typeof u === 'string' ? { url: u, group
 const received = new Map();
 /** group → events counted */
 const delivered = new Map();
-/** group → Map(sessionId → { count, last }) for whole session:updated events */
+/** group → Map(`<client>#<sessionId>` → { count, last }) for whole session:updated events, per client */
 const wholes = new Map();
 const sockets = [];
 const now = () => performance.timeOrigin + performance.now();
@@ -28,7 +28,7 @@ function record(group, key, t) {
   delivered.set(group, (delivered.get(group) ?? 0) + 1);
 }
 
-for (const { url, group } of urls) {
+for (const [clientIndex, { url, group }] of urls.entries()) {
   const ws = new WebSocket(url);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -48,10 +48,11 @@ for (const { url, group } of urls) {
       if (!m) return;
       let g = wholes.get(group);
       if (!g) wholes.set(group, (g = new Map()));
-      const s = g.get(m[1]) ?? { count: 0, last: '' };
+      const key = `${clientIndex}#${m[1]}`;
+      const s = g.get(key) ?? { count: 0, last: '' };
       s.count++;
       s.last = text;
-      g.set(m[1], s);
+      g.set(key, s);
     }
   });
   sockets.push(ws);

@@ -149,7 +149,7 @@ async function runOnce(rate) {
   const taskWatcher = latencies(sentTasks, 'watcher', groups.watcher);
   const added = latencies(sentAppends, 'delta', groups.delta);
   const perWatcher = wholes.length ? wholes.reduce((a, [, s]) => a + s.count, 0) / wholes.length : 0;
-  const current = wholes.filter(([sid, s]) => s.last.includes(`"message":"${lastAppend.get(sid)}"`)).length;
+  const current = wholes.filter(([key, s]) => s.last.includes(`"message":"${lastAppend.get(key.slice(key.indexOf('#') + 1))}"`)).length;
   const rss = await Promise.all(replicas.map(async (r) => (await (await fetch(`${r.base}/health?deep=1`)).json()).memory.rssBytes));
   for (const r of replicas) r.stop();
   redis.stop();
