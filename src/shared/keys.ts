@@ -148,6 +148,14 @@ export class Keys {
   wsUserSockets(userId: string): string {
     return `${this.prefix}{u:${userId}}:ws-sockets`;
   }
+  /** The API replicas seen recently (sorted set: nodeId → ms of its last report; `/ws-status`). */
+  get wsNodes(): string {
+    return `${this.prefix}ws:nodes`;
+  }
+  /** Each replica's WebSocket client count (hash: nodeId → count; `/ws-status`). */
+  get wsCounts(): string {
+    return `${this.prefix}ws:counts`;
+  }
   /** Registry of the API replicas' instances for the WebSocket cap (sorted set: instance id → ms of its last report). */
   get wsInstances(): string {
     return `${this.prefix}ws:instances`;

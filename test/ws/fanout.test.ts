@@ -210,7 +210,9 @@ describe('subscriptions and slow clients', () => {
     const p = (await call(api.base, 'POST', '/api/v1/projects', { name: 'slow' })).body;
     const s = (await call(api.base, 'POST', '/api/v1/sessions', { projectId: p.id, taskIds: [] })).body;
     const rssBefore = (await call(api.base, 'GET', '/health?deep=1')).body.memory.rssBytes;
-    const slow = await open(ws(api));
+    // with deltas: every session:updated is sent as it comes (a client without them gets whole
+    // sessions coalesced to 4 a second, which a paused socket's kernel buffers absorb for long)
+    const slow = await open(ws(api, '?deltas=1'));
     (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
     const big = 'x'.repeat(60 * 1024);
     for (let i = 0; i < 400 && slow.closeCode === undefined; i++) {

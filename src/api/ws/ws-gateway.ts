@@ -11,6 +11,7 @@ import { envelope, splitPublished, type EventHead } from './event-envelope.js';
 import { UserSocketQuota, type SocketLease } from './user-socket-quota.js';
 import { EventStream } from '../../shared/events/event-stream.js';
 import { parseClientMessage } from './client-messages.js';
+import { REGISTRY_MS, ReplicaRegistry } from './replica-registry.js';
 import { SESSION_STATE_EVENTS, SessionCoalescer, sessionOfEvent } from './session-coalescer.js';
 
 /** Resolves the principal of an upgrade request, or undefined to refuse it with 401 (access seam). */
@@ -95,8 +96,6 @@ const HOLD_MAX_MS = 1000;
 /** How often a paused replay looks at the send buffer again, ms. */
 const DRAIN_POLL_MS = 20;
 const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
-/** How often a replica reports its client count to the cluster registry, ms. */
-const REGISTRY_MS = 5000;
 
 /**
  * The WebSocket side of contract 03 and 00 "Events": attached to the API's HTTP server on any path;
@@ -136,11 +135,13 @@ export class WsGateway {
    */
   private readonly legacyHolds = new Map<string, { count: number; queue: { head: EventHead; text: Buffer }[]; timer: NodeJS.Timeout }>();
   private readonly stream: EventStream;
+  private readonly replicasRegistry: ReplicaRegistry;
 
   constructor(private readonly d: GatewayDeps) {
     this.authenticate = d.authenticate ?? (async () => LOCAL_ADMIN);
     this.quota = new UserSocketQuota({ redis: d.redis, keys: d.keys, nodeId: d.nodeId, limit: d.maxConnectionsPerUser, logger: d.logger });
     this.stream = new EventStream(d.redis, d.keys);
+    this.replicasRegistry = new ReplicaRegistry(d.redis, d.keys, d.nodeId);
     this.coalescer = new SessionCoalescer({
       windowMs: d.coalesceMs,
       render: d.renderSession,
@@ -667,22 +668,9 @@ export class WsGateway {
   }
 
   private async report(): Promise<void> {
-    try {
-      const now = Date.now();
-      await this.d.redis.zadd(this.registryKey, now, this.d.nodeId);
-      await this.d.redis.hset(this.countsKey, this.d.nodeId, String(this.clients.size));
-    } catch {
-      /* Redis away: the registry is informational */
-    }
+    await this.replicasRegistry.report(this.clients.size);
     // The per-user cap's own registry step: which replicas' counts still count.
     await this.quota.heartbeat();
-  }
-
-  private get registryKey(): string {
-    return `${this.d.keys.prefix}ws:nodes`;
-  }
-  private get countsKey(): string {
-    return `${this.d.keys.prefix}ws:counts`;
   }
 
   /**
@@ -692,15 +680,8 @@ export class WsGateway {
   async status(): Promise<Record<string, unknown>> {
     const clients = [...this.clients].map((c) => ({ readyState: c.ws.readyState, readyStateText: READY_STATE_TEXT[c.ws.readyState] }));
     const out: Record<string, unknown> = { connectedClients: clients.length, clients, nodeId: this.d.nodeId };
-    try {
-      const nodes = await this.d.redis.zrangebyscore(this.registryKey, String(Date.now() - 3 * REGISTRY_MS), '+inf');
-      const counts = nodes.length ? await this.d.redis.hmget(this.countsKey, ...nodes) : [];
-      const replicas = nodes.map((n, i) => ({ nodeId: n, connectedClients: n === this.d.nodeId ? clients.length : Number(counts[i] ?? 0) }));
-      if (!nodes.includes(this.d.nodeId)) replicas.push({ nodeId: this.d.nodeId, connectedClients: clients.length });
-      out.cluster = { replicas, connectedClients: replicas.reduce((a, r) => a + r.connectedClients, 0) };
-    } catch {
-      /* Redis away: local status only */
-    }
+    const replicas = await this.replicasRegistry.replicas(clients.length);
+    if (replicas) out.cluster = { replicas, connectedClients: replicas.reduce((a, r) => a + r.connectedClients, 0) };
     return out;
   }
 
@@ -728,7 +709,7 @@ export class WsGateway {
     });
     for (const c of this.clients) c.ws.terminate();
     this.wss.close();
-    await this.d.redis.zrem(this.registryKey, this.d.nodeId).catch(() => undefined);
+    await this.replicasRegistry.leave();
     await this.quota.close();
     await this.d.subscriber.quit().catch(() => this.d.subscriber.disconnect());
   }

@@ -30,7 +30,7 @@ import { entityKind } from '../commit.js';
  *
  * Not in a backup (by design): BullMQ jobs (`{bullmq}`), rate-limit counters (`rl:`), idempotency
  * records (`idem:`), WebSocket tickets and the replica registry (`ws-ticket:`, `ws:`), spawns in
- * flight (`spawn-slots:`).
+ * flight (`spawn-slots:`) and each user's WebSocket counts (`{u:<id>}:ws-sockets`).
  */
 export const BACKUP_FORMAT = 'maestro-backup';
 export const BACKUP_VERSION = 1;
@@ -81,7 +81,7 @@ const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /** Whether a key (without prefix) belongs in a backup. */
 export function isBackedUp(rel: string): boolean {
-  return !EXCLUDED.some((x) => rel.startsWith(x)) && !/^\{[^}]*\}:(keys$|snap:)/.test(rel);
+  return !EXCLUDED.some((x) => rel.startsWith(x)) && !/^\{[^}]*\}:(keys$|snap:)/.test(rel) && !/^\{u:[^}]*\}:ws-sockets$/.test(rel);
 }
 
 /** Hash-tag group of a key without prefix: `{…}` for tagged keys, else `global`. */
