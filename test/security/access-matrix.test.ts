@@ -224,8 +224,11 @@ describe('access matrix', () => {
     await h.req('PATCH', `/api/v1/tasks/${w.task}`, { title: 'seen by members only' }, cred.owner);
     const mine = (await h.req('POST', '/api/v1/projects', { name: 'other user project' }, cred.other)).body.id;
     await h.req('POST', '/api/v1/tasks', { projectId: mine, title: 'seen by other and admin only' }, cred.other);
-    await new Promise((r) => setTimeout(r, 300));
     const saw = (who: Who, pid: string) => clients[who]!.events().some((e) => e.projectId === pid);
+    // the last event reached its readers (a socket's first moments may hold events for a resume)
+    await clients.admin!.until(() => saw('admin', mine));
+    await clients.other!.until(() => saw('other', mine));
+    await new Promise((r) => setTimeout(r, 100));
     for (const who of ['viewer', 'editor', 'owner', 'admin', 'readOnly'] as Who[]) expect([who, saw(who, w.project)]).toEqual([who, true]);
     for (const who of ['other', 'scopedOther'] as Who[]) expect([who, saw(who, w.project)]).toEqual([who, false]);
     for (const who of ['viewer', 'editor', 'owner', 'scopedOther', 'readOnly'] as Who[]) expect([who, saw(who, mine)]).toEqual([who, false]);

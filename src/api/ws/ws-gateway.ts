@@ -64,6 +64,11 @@ interface Client {
   alive: boolean;
   /** While replaying, live events wait here (bounded) and are de-duplicated against `lastIds`. */
   replaying: boolean;
+  /**
+   * A socket opened without `?since=` holds its live events for RESUME_GRACE_MS, in case its first
+   * message is a `resume`: then the replay comes first and nothing is reordered (issue 13, item 5).
+   */
+  awaitingResume?: NodeJS.Timeout;
   pending: { head: EventHead; text: Buffer }[];
   /** Bytes of the texts in `pending` (bounded by maxBufferedBytes, see `holdBack`). */
   pendingBytes: number;
@@ -93,6 +98,8 @@ const MAX_PENDING = 10_000;
 const DRAIN_WAIT_MS = 30_000;
 /** The longest a project's events wait behind a whole session being rendered for clients without deltas, ms. */
 const HOLD_MAX_MS = 1000;
+/** How long a socket opened without `?since=` holds its live events waiting for a `resume`, ms. */
+const RESUME_GRACE_MS = 500;
 /** How often a paused replay looks at the send buffer again, ms. */
 const DRAIN_POLL_MS = 20;
 const READY_STATE_TEXT = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'] as const;
@@ -348,6 +355,11 @@ export class WsGateway {
     const projects = url.searchParams.get('projectIds');
     if (projects) client.filter = new Set(projects.split(',').filter(Boolean).slice(0, 1000));
     if (since) void this.replay(client, since);
+    else {
+      client.replaying = true;
+      client.awaitingResume = setTimeout(() => this.endResumeGrace(client), RESUME_GRACE_MS);
+      client.awaitingResume.unref();
+    }
   }
 
   private onMessage(client: Client, raw: RawData, isBinary: boolean): void {
@@ -550,10 +562,18 @@ export class WsGateway {
    * reads until it reads again (or is closed with 1013 after DRAIN_WAIT_MS).
    */
   async replay(client: Client, since: string | Record<string, string>): Promise<void> {
-    if (client.replaying) return;
-    client.replaying = true;
-    client.pending = [];
-    client.pendingBytes = 0;
+    // a resume within the grace after connecting keeps what was held back meanwhile (sent after the
+    // replay unless already replayed)
+    const continuing = client.awaitingResume !== undefined;
+    if (continuing) {
+      clearTimeout(client.awaitingResume);
+      client.awaitingResume = undefined;
+    } else {
+      if (client.replaying) return;
+      client.replaying = true;
+      client.pending = [];
+      client.pendingBytes = 0;
+    }
     client.lastIds = new Map();
     this.replays++;
     this.d.metrics?.wsReplays.inc();
@@ -621,6 +641,17 @@ export class WsGateway {
       client.lastIds = new Map();
       for (const { head, text } of pending) this.sendLive(client, head, text);
     }
+  }
+
+  /** The resume grace of a new socket is over without a `resume`: what it held goes out, in order. */
+  private endResumeGrace(client: Client): void {
+    if (client.awaitingResume === undefined) return;
+    client.awaitingResume = undefined;
+    const pending = client.pending;
+    client.pending = [];
+    client.pendingBytes = 0;
+    client.replaying = false;
+    for (const { head, text } of pending) this.sendLive(client, head, text);
   }
 
   /** True when some stream has trimmed events after the given position. */
