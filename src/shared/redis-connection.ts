@@ -64,12 +64,17 @@ export function createRedis(url: string, opts: ConnectionOptions = {}): RedisCli
   return new Redis(url, base);
 }
 
-/** True when an error means "Redis is unreachable or too slow" (→ 503) rather than a bug. */
+/**
+ * True when an error means "Redis is unreachable, too slow, or refusing writes" (→ 503 UNAVAILABLE with
+ * Retry-After, contract 00 "Concurrency and retries") rather than a bug: connection errors and
+ * timeouts, and the refusals OOM (maxmemory reached), READONLY (a replica), LOADING, MISCONF,
+ * NOREPLICAS, BUSY/NOTBUSY, CLUSTERDOWN, TRYAGAIN, MASTERDOWN.
+ */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const msg = err.message;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|Reached the max retries|Connection (lost|closed)|BUSY/.test(msg)
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|Reached the max retries|Connection (lost|closed)|BUSY|\bOOM\b|NOREPLICAS|MISCONF|NOTBUSY/.test(msg)
   );
 }

@@ -8,8 +8,8 @@ loopDelay.enable();
 
 /**
  * `/health` (liveness: the original `{status, timestamp, uptime}` plus `nodeId`; `?deep=1` adds Redis
- * round-trip ms, event-loop delay, heap and free disk of SESSION_DIR), `/ready` (Redis and every
- * readiness check answer → 200, else 503), `/ws-status` (contract 02 "Health"). `guard` stands before
+ * round-trip ms, event-loop delay, heap and free disk of SESSION_DIR), `/ready` (Redis takes a write
+ * and every readiness check answers → 200, else 503), `/ws-status` (contract 02 "Health"). `guard` stands before
  * `?deep=1` and `/ws-status` (see ops-access.ts: the metrics token or an admin on the API port).
  */
 export function healthRoutes(deps: ApiDeps, guard: RequestHandler): Router {
@@ -43,14 +43,18 @@ export function healthRoutes(deps: ApiDeps, guard: RequestHandler): Router {
     }
     res.json(out);
   });
+  // A write, not a PING: a Redis that answers but refuses writes (out of memory, a read-only replica,
+  // loading) is not ready either (issue 13, item 3).
+  const probe = `${deps.config.MAESTRO_REDIS_PREFIX}ready:${deps.config.NODE_ID}`;
   r.get('/ready', async (_req, res) => {
     try {
-      await deps.redis.ping();
+      await deps.redis.set(probe, String(Date.now()), 'PX', 10_000);
       for (const check of deps.readyChecks ?? []) await check();
       res.json({ status: 'ready', redis: 'ok' });
-    } catch {
+    } catch (err) {
+      const refusal = /^(OOM|READONLY|LOADING|MISCONF|NOREPLICAS|BUSY)\b/.exec((err as Error)?.message ?? '')?.[1];
       res.setHeader('Retry-After', '1');
-      res.status(503).json({ error: true, code: 'UNAVAILABLE', message: 'Not ready: Redis or queue unreachable' });
+      res.status(503).json({ error: true, code: 'UNAVAILABLE', message: refusal ? `Not ready: Redis refuses writes (${refusal})` : 'Not ready: Redis or queue unreachable' });
     }
   });
   r.get('/ws-status', guard, async (_req, res) => {

@@ -34,7 +34,7 @@ import { entityKind } from '../commit.js';
  */
 export const BACKUP_FORMAT = 'maestro-backup';
 export const BACKUP_VERSION = 1;
-const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:'];
+const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:', 'ready:'];
 /** Optimistic reads of a slot before falling back to a copy made in one atomic step. */
 const OPTIMISTIC_ATTEMPTS = 3;
 /** TTL of snapshot copies (ms): a backup that dies leaves nothing behind for longer. */
