@@ -154,6 +154,13 @@ const envSchema = z.object({
       }
       return n;
     }),
+  /** Cron pattern of the spawn reconciler (default every minute; `off` = remove): see SPAWN_RECONCILE_AFTER_MS. */
+  RECONCILE_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? '* * * * *' : v.trim())),
+  /**
+   * A spawn in flight longer than this (ms) whose job is gone or failed for good and that has no
+   * manifest is finished by the reconciler: `failed`, with `metadata.error` (issue 13, item 4).
+   */
+  SPAWN_RECONCILE_AFTER_MS: int(120_000, 0, 86_400_000),
   /** Cron pattern of the retention job (default hourly at minute 17); `off` = remove. */
   RETENTION_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? '17 * * * *' : v.trim())),
   NODE_ID: z.string().optional(),

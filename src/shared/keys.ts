@@ -137,6 +137,10 @@ export class Keys {
   spawnSlots(userId: string): string {
     return `${this.prefix}spawn-slots:${userId}`;
   }
+  /** Every spawn in flight (sorted set: session id → ms it was accepted), for the spawn reconciler. */
+  get spawnsInFlight(): string {
+    return `${this.prefix}spawn-slots:all`;
+  }
   /** Idempotency record of one credential's key (JSON: `state`, `hash`, `status`, `body`, `headers`). */
   idempotency(principalId: string, key: string): string {
     return `${this.prefix}idem:${principalId}:${key}`;

@@ -5,7 +5,9 @@ import type { Metrics } from '../shared/metrics.js';
 import { memberId } from '../shared/keys.js';
 import { createBackupFile, pruneBackups } from '../shared/backup/backup-files.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
-import { bullPrefix } from '../shared/spawn/spawn-queue.js';
+import { bullPrefix, SPAWN_QUEUE } from '../shared/spawn/spawn-queue.js';
+import { SpawnSlots } from '../shared/spawn/spawn-slots.js';
+import { reconcileSpawns } from './spawn-reconciler.js';
 import type { Stores } from '../shared/stores/index.js';
 
 /** BullMQ queue of the scheduled maintenance jobs (`backup`, `retention`). */
@@ -32,8 +34,9 @@ export interface BackupJobResult {
 
 /**
  * The worker's scheduled jobs (issue 6): `backup` (BACKUP_CRON → a backup file in BACKUP_DIR, then all
- * but the newest BACKUP_KEEP deleted) and `retention` (RETENTION_CRON → sessions finished more than
- * SESSION_RETENTION_DAYS ago archived, see SessionStore.archiveFinished). Schedules are BullMQ job
+ * but the newest BACKUP_KEEP deleted), `retention` (RETENTION_CRON → sessions finished more than
+ * SESSION_RETENTION_DAYS ago archived, see SessionStore.archiveFinished) and `reconcile`
+ * (RECONCILE_CRON → spawns left `spawning` finished, see spawn-reconciler.ts). Schedules are BullMQ job
  * schedulers, so however many workers run, each tick runs once, on one of them, with the settings of
  * the worker that last scheduled it (they travel in the job): BACKUP_DIR must be the same storage for
  * every worker (a shared volume), or run the schedule on one worker. A worker started with BACKUP_CRON
@@ -42,6 +45,9 @@ export interface BackupJobResult {
 export class MaintenanceWorker {
   readonly queue: Queue;
   readonly worker: Worker;
+  /** The spawn queue, read by the reconciler (job states). */
+  private readonly spawnQueue: Queue;
+  private readonly slots: SpawnSlots;
   private readonly connection: RedisClient;
   private closed = false;
 
@@ -54,6 +60,9 @@ export class MaintenanceWorker {
   ) {
     this.queue = new Queue(MAINTENANCE_QUEUE, { connection: queueConnection as never, prefix: bullPrefix(config) });
     this.queue.on('error', () => undefined);
+    this.spawnQueue = new Queue(SPAWN_QUEUE, { connection: queueConnection as never, prefix: bullPrefix(config) });
+    this.spawnQueue.on('error', () => undefined);
+    this.slots = new SpawnSlots(stores.ctx.redis, stores.ctx.keys, config.SPAWN_MAX_IN_FLIGHT_PER_USER);
     this.connection = createRedis(config.REDIS_URL, { name: 'maestro-worker-maintenance', forBullmq: true });
     this.connection.on('error', () => undefined);
     this.worker = new Worker(MAINTENANCE_QUEUE, (job) => this.process(job), {
@@ -79,6 +88,9 @@ export class MaintenanceWorker {
     const retention: RetentionJobData = { days: this.config.SESSION_RETENTION_DAYS };
     if (RETENTION_CRON === 'off') await this.queue.removeJobScheduler('retention');
     else await this.queue.upsertJobScheduler('retention', { pattern: RETENTION_CRON }, { name: 'retention', data: retention, opts });
+    const { RECONCILE_CRON } = this.config;
+    if (RECONCILE_CRON === 'off') await this.queue.removeJobScheduler('reconcile');
+    else await this.queue.upsertJobScheduler('reconcile', { pattern: RECONCILE_CRON }, { name: 'reconcile', data: { afterMs: this.config.SPAWN_RECONCILE_AFTER_MS }, opts });
   }
 
   /** `schedule()`, retried with backoff (≤ 30 s) while Redis is away, until it succeeds or `close()`. */
@@ -104,11 +116,13 @@ export class MaintenanceWorker {
         const archived = await this.retention(Date.now(), (job.data as RetentionJobData).days);
         this.metrics?.sessionsArchived.inc(archived);
         result = { archived };
+      } else if (job.name === 'reconcile') {
+        result = await reconcileSpawns(this.stores, this.slots, this.spawnQueue, this.logger, (job.data as { afterMs: number }).afterMs);
       } else throw new Error(`unknown maintenance job '${job.name}'`);
       this.metrics?.maintenanceJobs.inc({ job: job.name, result: 'completed' });
       return result;
     } catch (err) {
-      this.metrics?.maintenanceJobs.inc({ job: job.name === 'backup' || job.name === 'retention' ? job.name : 'unknown', result: 'failed' });
+      this.metrics?.maintenanceJobs.inc({ job: ['backup', 'retention', 'reconcile'].includes(job.name) ? job.name : 'unknown', result: 'failed' });
       throw err;
     }
   }
@@ -146,6 +160,7 @@ export class MaintenanceWorker {
     this.closed = true;
     await this.worker.close().catch(() => undefined);
     await this.queue.close().catch(() => undefined);
+    await this.spawnQueue.close().catch(() => undefined);
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
 }

@@ -24,11 +24,20 @@ export class SpawnSlots {
    * user already has `cap` spawns in flight (the caller answers 429).
    */
   async acquire(userId: string, sessionId: string, now = Date.now()): Promise<number> {
-    return Number(await this.redis.maestroSlotAcquire(1, this.keys.spawnSlots(userId), sessionId, String(now + SLOT_DEADLINE_MS), String(now), String(this.cap)));
+    const rank = Number(await this.redis.maestroSlotAcquire(1, this.keys.spawnSlots(userId), sessionId, String(now + SLOT_DEADLINE_MS), String(now), String(this.cap)));
+    // every spawn in flight, for the reconciler (issue 13, item 4): a spawn whose end was never written
+    if (rank > 0) await this.redis.zadd(this.keys.spawnsInFlight, now, sessionId);
+    return rank;
   }
 
   /** Frees the slot of `sessionId` (no-op when it holds none). */
   async release(userId: string, sessionId: string): Promise<void> {
     await this.redis.zrem(this.keys.spawnSlots(userId), sessionId);
+    await this.redis.zrem(this.keys.spawnsInFlight, sessionId);
+  }
+
+  /** Session ids of spawns in flight since before `before` (ms), oldest first, at most `limit`. */
+  async olderThan(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.spawnsInFlight, '-inf', `(${before}`, 'LIMIT', 0, limit);
   }
 }
