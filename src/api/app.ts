@@ -1,37 +1,13 @@
 import './express-augment.js';
-import cors from 'cors';
 import express, { Router, type Express } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
-import type { IncomingMessage } from 'node:http';
-
-const LOGGED_HEADERS = ['user-agent', 'x-forwarded-for', 'origin', 'content-length'];
-const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'cookie'];
-
-/**
- * What the request log line keeps of a request: id, method, url, client address and a few headers;
- * credential headers appear only as `[redacted]` (so a line shows that one was sent, never its value).
- */
-export function requestLogFields(req: IncomingMessage & { id?: unknown; raw?: IncomingMessage }) {
-  const r = req.raw ?? req;
-  const headers: Record<string, string> = {};
-  for (const h of LOGGED_HEADERS) {
-    const v = r.headers[h];
-    if (v !== undefined) headers[h] = String(v);
-  }
-  for (const h of CREDENTIAL_HEADERS) if (r.headers[h] !== undefined) headers[h] = '[redacted]';
-  return { id: req.id, method: r.method, url: r.url, remoteAddress: r.socket?.remoteAddress, headers };
-}
 import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
 import { jsonBody } from './middleware/json-body.js';
-import { requestId } from './middleware/request-id.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
-import { requestTimeout } from './middleware/request-timeout.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
-import { httpMetrics } from './middleware/http-metrics.js';
+import { requestBasics } from './middleware/request-basics.js';
 import { healthRoutes } from './routes/health.js';
 import { openApiDocument } from './openapi.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
@@ -54,32 +30,16 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
-  app.use(requestId);
-  // One log line per request with its id (X-Request-Id); secrets in headers are redacted by the logger.
+  // Request id, the request's log line, metrics, timeout, security and CORS headers: one layer.
   app.use(
-    pinoHttp({
+    requestBasics({
       logger: deps.logger,
-      genReqId: (req) => (req as { id?: string }).id ?? '',
-      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' || req.url === '/ready' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      // A lean line per request: the default serializers copy every request and response header,
-      // which cost about a fifth of a replica's CPU under load (bench/RESULTS.md "HTTP").
-      serializers: { req: requestLogFields, res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }) },
+      metrics: deps.metrics,
+      timeoutMs: deps.config.REQUEST_TIMEOUT_MS,
+      untimed: (path) => /\/sessions\/spawn$/.test(path),
+      cors: deps.config.CORS_ENABLED ? { origins: deps.config.CORS_ORIGINS, credentials: deps.config.CORS_CREDENTIALS } : undefined,
     }),
   );
-  if (deps.metrics) app.use(httpMetrics(deps.metrics));
-  app.use(requestTimeout(deps.config.REQUEST_TIMEOUT_MS, (path) => /\/sessions\/spawn$/.test(path)));
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
-  if (deps.config.CORS_ENABLED) {
-    const origins = deps.config.CORS_ORIGINS;
-    app.use(
-      cors({
-        origin: origins.includes('*') ? (deps.config.CORS_CREDENTIALS ? true : '*') : origins,
-        credentials: deps.config.CORS_CREDENTIALS,
-        exposedHeaders: ['ETag', 'Link', 'X-Next-Cursor', 'X-Total-Count', 'X-Request-Id', 'Retry-After'],
-      }),
-    );
-  }
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH));
   const guard = opsAccess(deps.config, deps.auth);
   app.use(healthRoutes(deps, guard));
@@ -88,11 +48,11 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
-  api.use(limits.perIp);
-  api.post(['/auth/login', '/auth/register'], limits.auth);
+  if (limits.perIp) api.use(limits.perIp);
+  if (limits.auth) api.post(['/auth/login', '/auth/register'], limits.auth);
   api.use(authenticate(deps.auth));
-  api.use(limits.perPrincipal);
-  api.post('/sessions/spawn', limits.spawn);
+  if (limits.perPrincipal) api.use(limits.perPrincipal);
+  if (limits.spawn) api.post('/sessions/spawn', limits.spawn);
   api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
   api.get('/openapi.json', (_req, res) => {
     res.json(doc);

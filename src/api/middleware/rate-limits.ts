@@ -5,12 +5,15 @@ import type { Config } from '../../shared/config.js';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../../shared/redis-connection.js';
 
-/** The limiters of the API (security issue: global per IP, per principal, strict for auth and spawn). */
+/**
+ * The limiters of the API (security issue: global per IP, per principal, strict for auth and spawn);
+ * undefined for a limit configured as 0 (off), so that it costs a request nothing.
+ */
 export interface RateLimiters {
-  perIp: RequestHandler;
-  perPrincipal: RequestHandler;
-  auth: RequestHandler;
-  spawn: RequestHandler;
+  perIp?: RequestHandler;
+  perPrincipal?: RequestHandler;
+  auth?: RequestHandler;
+  spawn?: RequestHandler;
 }
 
 const ipKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
@@ -36,8 +39,8 @@ async function loadScript(redis: RedisClient, args: string[]): Promise<unknown> 
  * request itself then answers 503).
  */
 export function createRateLimiters(redis: RedisClient, config: Config): RateLimiters {
-  const make = (name: string, limit: number, key: (req: Request) => string): RequestHandler => {
-    if (limit <= 0) return (_req, _res, next) => next();
+  const make = (name: string, limit: number, key: (req: Request) => string): RequestHandler | undefined => {
+    if (limit <= 0) return undefined;
     return rateLimit({
       windowMs: 60_000,
       limit,
