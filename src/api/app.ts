@@ -8,6 +8,7 @@ import { createRateLimiters } from './middleware/rate-limits.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
 import { requestBasics } from './middleware/request-basics.js';
+import { dispatchByFirstSegment } from './route-dispatch.js';
 import { healthRoutes } from './routes/health.js';
 import { openApiDocument } from './openapi.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
@@ -42,8 +43,6 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   );
   app.use(jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH));
   const guard = opsAccess(deps.config, deps.auth);
-  app.use(healthRoutes(deps, guard));
-  app.use(opsRoutes(deps, guard));
   const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
@@ -54,20 +53,31 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   if (limits.perPrincipal) api.use(limits.perPrincipal);
   if (limits.spawn) api.post('/sessions/spawn', limits.spawn);
   api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
-  api.get('/openapi.json', (_req, res) => {
+  const openapi = Router();
+  openapi.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
-  for (const r of extraApiRoutes) api.use(r);
-  if (deps.identity) api.use(authRoutes(deps, deps.identity));
-  api.use(projectRoutes(deps));
-  api.use(taskRoutes(deps));
-  api.use(spawnRoutes(deps));
-  api.use(queueRoutes(deps));
-  api.use(sessionRoutes(deps));
-  api.use(skillRoutes(deps));
-  api.use(templateRoutes(deps));
+  // The resource routers, in this order (spawn before `/sessions/:id`), each offered only the
+  // requests of its first path segment (route-dispatch.ts).
+  api.use(
+    dispatchByFirstSegment([
+      openapi,
+      ...extraApiRoutes,
+      ...(deps.identity ? [authRoutes(deps, deps.identity)] : []),
+      projectRoutes(deps),
+      taskRoutes(deps),
+      spawnRoutes(deps),
+      queueRoutes(deps),
+      sessionRoutes(deps),
+      skillRoutes(deps),
+      templateRoutes(deps),
+    ]),
+  );
   app.use('/api/v1', api);
   app.use('/api', api);
+  // After /api (no path of theirs is under it), so that API requests do not walk their routes.
+  app.use(healthRoutes(deps, guard));
+  app.use(opsRoutes(deps, guard));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, () => deps.metrics?.redisErrors.inc()));
