@@ -23,8 +23,12 @@ const TOKEN = env.BENCH_HTTP_TOKEN;
 const AUTH_CLIENTS = Number(env.BENCH_HTTP_AUTH_CLIENTS ?? 100);
 /** Which local topologies to measure: `cluster` (nginx + 2 replicas), `replica` (1, auth off), `auth` (1, auth on). */
 const TOPOLOGIES = (env.BENCH_HTTP_TOPOLOGIES ?? 'cluster,replica,auth').split(',').map((t) => t.trim());
+/** Extra environment of the authenticated replica, as JSON (experiments, e.g. `{"PRINCIPAL_CACHE_TTL_MS":"0"}`). */
+const AUTH_ENV = env.BENCH_HTTP_AUTH_ENV ? JSON.parse(env.BENCH_HTTP_AUTH_ENV) : {};
 /** Creates run last so the reads see exactly the pre-loaded number of tasks. */
 export const OPS = ['get', 'list', 'patch', 'timeline', 'create'];
+/** The operations the http bench measures (BENCH_HTTP_OPS, default all, always in the order of OPS). */
+const HTTP_OPS = env.BENCH_HTTP_OPS ? OPS.filter((op) => env.BENCH_HTTP_OPS.split(',').includes(op)) : OPS;
 
 const jsonHeaders = () => ({ 'content-type': 'application/json', ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}) });
 const pick = (arr) => arr[Math.floor(Math.random() * arr.length)];
@@ -237,7 +241,7 @@ function loadAverage() {
  */
 async function startAuthReplica(redisUrl, dir, direct) {
   const { RATE_LIMIT_PER_MINUTE: _ip, RATE_LIMIT_PRINCIPAL_PER_MINUTE: _principal, ...apiEnv } = benchApiEnv(redisUrl, dir, { TRUST_PROXY: 'loopback' });
-  const replica = await startQuietApi({ ...apiEnv, MAESTRO_AUTH: 'required', MAESTRO_CREDENTIALS_FILE: join(dir, 'credentials'), NODE_ID: 'api-auth' });
+  const replica = await startQuietApi({ ...apiEnv, MAESTRO_AUTH: 'required', MAESTRO_CREDENTIALS_FILE: join(dir, 'credentials'), NODE_ID: 'api-auth', ...AUTH_ENV });
   const identity = direct.stores.identity;
   const clients = [];
   let next = 0;
@@ -290,8 +294,7 @@ export async function runHttpBench({ url } = {}) {
     stopAll = async () => {
       direct.close();
       await nginx.stop();
-      for (const r of replicas) r.stop();
-      auth?.replica.stop();
+      await Promise.all([...replicas.map((r) => r.stop()), auth?.replica.stop()]);
       redis.stop();
     };
   }
@@ -300,7 +303,7 @@ export async function runHttpBench({ url } = {}) {
       const data = await prepareDataset(setupBase ?? topologies[0].base, n, direct);
       preloads.push({ n, seconds: data.preloadSeconds, total: data.total, cursors: data.cursors.length, via: data.via });
       for (const t of topologies) await t.prepare?.(data.project.id);
-      for (const op of OPS) {
+      for (const op of HTTP_OPS) {
         for (const t of topologies) {
           const row = { topology: t.name, replicaUs: undefined, ...(await measureOp(t.base, op, data, pids, { clients: t.clients, setupBase: setupBase ?? t.base })) };
           if (t.pid) row.replicaUs = row.cpuUs[t.pid];
@@ -318,7 +321,9 @@ export async function runHttpBench({ url } = {}) {
 }
 
 function writeResults({ url, rows, preloads, topologies, totalSeconds }) {
-  const local = url ? '' : ` BENCH_HTTP_TOPOLOGIES=${TOPOLOGIES.join(',')} BENCH_HTTP_AUTH_CLIENTS=${AUTH_CLIENTS}`;
+  const local = url
+    ? ''
+    : ` BENCH_HTTP_TOPOLOGIES=${TOPOLOGIES.join(',')} BENCH_HTTP_AUTH_CLIENTS=${AUTH_CLIENTS}${HTTP_OPS === OPS ? '' : ` BENCH_HTTP_OPS=${HTTP_OPS.join(',')}`}${env.BENCH_HTTP_AUTH_ENV ? ` BENCH_HTTP_AUTH_ENV='${env.BENCH_HTTP_AUTH_ENV}'` : ''}`;
   const cmd = `BENCH_HTTP_SECONDS=${HTTP_SECONDS} BENCH_HTTP_WARMUP=${HTTP_WARMUP} BENCH_HTTP_CONNECTIONS=${HTTP_CONNECTIONS} BENCH_HTTP_DATASETS=${HTTP_DATASETS.join(',')} BENCH_HTTP_PAGE_LIMIT=${PAGE_LIMIT} BENCH_HTTP_SESSIONS=${SESSIONS}${local} npm run bench -- http${url ? ` --url ${url}` : ''}`;
   const opName = {
     get: 'get task (`GET /api/tasks/:id`)',
@@ -343,7 +348,7 @@ ${rows.map((r) => `| ${opName[r.op]} | ${r.n} | ${r.rps}${errs(r)} | ${fmt(r.p50
     if (byKey.cluster && byKey.replica) {
       const lines = [];
       for (const n of HTTP_DATASETS) {
-        for (const op of OPS) {
+        for (const op of HTTP_OPS) {
           const a = find('cluster', op, n);
           const b = find('replica', op, n);
           lines.push(`| ${opName[op]} | ${n} | ${a.rps}${errs(a)} | ${fmt(a.p50)} / ${fmt(a.p99)} | ${b.rps}${errs(b)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${(a.rps / b.rps).toFixed(2)} |`);
@@ -359,7 +364,7 @@ ${lines.join('\n')}`);
       const lines = [];
       const cell = (r) => (r ? `${r.rps}${errs(r)} | ${r.replicaUs} | ${fmt(r.load)}` : '– | – | –');
       for (const n of HTTP_DATASETS) {
-        for (const op of OPS) {
+        for (const op of HTTP_OPS) {
           const off = find('replica', op, n);
           const on = find('auth', op, n);
           lines.push(`| ${opName[op]} | ${n} | ${cell(off)} | ${cell(on)} | ${off && on ? (on.replicaUs / off.replicaUs).toFixed(2) : '–'} |`);

@@ -7,7 +7,7 @@ import { jsonBody } from './middleware/json-body.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
-import { requestBasics } from './middleware/request-basics.js';
+import { memoizeRequestIp, requestBasics } from './middleware/request-basics.js';
 import { dispatchByFirstSegment } from './route-dispatch.js';
 import { healthRoutes } from './routes/health.js';
 import { openApiDocument } from './openapi.js';
@@ -31,6 +31,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
+  memoizeRequestIp(app);
   // Request id, the request's log line, metrics, timeout, security and CORS headers: one layer.
   app.use(
     requestBasics({

@@ -67,7 +67,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     if (dirname(dir) === config.SESSION_DIR && basename(dir) === sessionId) await rm(dir, { recursive: true, force: true });
     if (ownerId) await spawn.releaseSlot(ownerId, sessionId);
   };
-  // rate-limit-redis loads its script when built: give it a connection that waits for Redis.
+  // The rate limiters' counters (leased-rate-store.ts, which fails at once while it is not ready) and
+  // the key ring's first read (which waits for Redis) use a connection of their own.
   const rateLimitRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-ratelimit', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   rateLimitRedis.on('error', () => undefined);
   const identity = stores.identity;

@@ -1,9 +1,8 @@
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { RedisStore } from 'rate-limit-redis';
 import type { Config } from '../../shared/config.js';
-import { Cluster } from 'ioredis';
 import type { RedisClient } from '../../shared/redis-connection.js';
+import { LeasedRateStore } from './leased-rate-store.js';
 
 /**
  * The limiters of the API (security issue: global per IP, per principal, strict for auth and spawn);
@@ -19,24 +18,11 @@ export interface RateLimiters {
 const ipKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
 
 /**
- * `SCRIPT LOAD` for the limiter's script: on a Cluster it must reach every master (a key's EVALSHA
- * runs on the master of its slot; loading on one random node left the others answering NOSCRIPT,
- * which turned the limits off). Waits for the connection (start-up only).
- */
-async function loadScript(redis: RedisClient, args: string[]): Promise<unknown> {
-  if (redis instanceof Cluster) {
-    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-    const results = await Promise.all(redis.nodes('master').map((n) => n.call('SCRIPT', ...args)));
-    return results[0];
-  }
-  return redis.call('SCRIPT', ...args);
-}
-
-/**
- * Builds the limiters over Redis (rate-limit-redis), so they hold across every replica. Each window
- * is one minute; limits come from RATE_LIMIT_* (0 disables a limiter). Over the limit → 429
- * RATE_LIMITED with `Retry-After` (seconds). If Redis is away the limiter lets the request pass (the
- * request itself then answers 503).
+ * Builds the limiters over Redis, so they hold across every replica, counting through leased blocks
+ * of hits (leased-rate-store.ts: one Redis call per max(1, floor(limit / RATE_LIMIT_LEASE_DIVISOR))
+ * requests of a key, never more than the limit per window). Each window is one minute; limits come
+ * from RATE_LIMIT_* (0 disables a limiter). Over the limit → 429 RATE_LIMITED with `Retry-After`
+ * (seconds). If Redis is away the limiter lets the request pass (the request itself then answers 503).
  */
 export function createRateLimiters(redis: RedisClient, config: Config): RateLimiters {
   const make = (name: string, limit: number, key: (req: Request) => string): RequestHandler | undefined => {
@@ -48,15 +34,11 @@ export function createRateLimiters(redis: RedisClient, config: Config): RateLimi
       legacyHeaders: false,
       passOnStoreError: true,
       keyGenerator: key,
-      store: new RedisStore({
-        // ioredis `call` sends a raw command (routed by key in Cluster mode). Only the script load at
-        // start-up waits for Redis; a count while Redis is away fails at once, so the request goes
-        // on (passOnStoreError) and answers 503 quickly instead of waiting in the offline queue.
-        sendCommand: (command: string, ...args: string[]) => {
-          if (command.toUpperCase() === 'SCRIPT') return loadScript(redis, args) as never;
-          return (redis.status === 'ready' ? redis.call(command, ...args) : Promise.reject(new Error('Redis unavailable'))) as never;
-        },
+      store: new LeasedRateStore({
+        redis,
         prefix: `${config.MAESTRO_REDIS_PREFIX}rl:${name}:`,
+        leaseDivisor: config.RATE_LIMIT_LEASE_DIVISOR,
+        maxKeys: config.RATE_LIMIT_LOCAL_KEYS,
       }),
       handler: (req, res) => {
         const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
