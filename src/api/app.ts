@@ -7,8 +7,8 @@ import { jsonBody } from './middleware/json-body.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
-import { memoizeRequestIp, requestBasics } from './middleware/request-basics.js';
-import { dispatchByFirstSegment } from './route-dispatch.js';
+import { requestBasics } from './middleware/request-basics.js';
+import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
 import { healthRoutes } from './routes/health.js';
 import { openApiDocument } from './openapi.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
@@ -31,7 +31,6 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
-  memoizeRequestIp(app);
   // Request id, the request's log line, metrics, timeout, security and CORS headers: one layer.
   app.use(
     requestBasics({
@@ -48,12 +47,19 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
-  if (limits.perIp) api.use(limits.perIp);
-  if (limits.auth) api.post(['/auth/login', '/auth/register'], limits.auth);
-  api.use(authenticate(deps.auth));
-  if (limits.perPrincipal) api.use(limits.perPrincipal);
-  if (limits.spawn) api.post('/sessions/spawn', limits.spawn);
-  api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
+  // What every /api request passes through, in this order, as one layer (route-dispatch.ts `chain`):
+  // per-IP limit, the login/register limit, the credential, per-principal limit, the spawn limit,
+  // Idempotency-Key.
+  api.use(
+    chain([
+      limits.perIp,
+      limits.auth && onlyFor('POST', ['/auth/login', '/auth/register'], limits.auth),
+      authenticate(deps.auth),
+      limits.perPrincipal,
+      limits.spawn && onlyFor('POST', ['/sessions/spawn'], limits.spawn),
+      idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS),
+    ]),
+  );
   const openapi = Router();
   openapi.get('/openapi.json', (_req, res) => {
     res.json(doc);

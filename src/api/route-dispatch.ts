@@ -64,3 +64,44 @@ export function dispatchByFirstSegment(routers: Router[]): SegmentDispatcher {
   };
   return Object.assign(dispatch, { routers: Object.freeze([...routers]) });
 }
+
+/**
+ * `list` (undefined entries left out) run one after the other as one middleware layer, with Express 5's semantics for each
+ * (a thrown error or a rejected promise goes to `next(err)`; `next('route')` goes on to the next
+ * handler, `next('router')` leaves the enclosing router), without the router's per-layer path matching
+ * and bookkeeping: for the middleware every `/api` request passes through (issue 12).
+ */
+export function chain(list: (RequestHandler | undefined)[]): RequestHandler {
+  const handlers = list.filter((h): h is RequestHandler => h !== undefined);
+  return (req, res, next) => {
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err === 'router') return next('router');
+      if (err && err !== 'route') return next(err);
+      const handler = handlers[i++];
+      if (!handler) return next();
+      try {
+        const ret = handler(req, res, step) as unknown;
+        if (ret instanceof Promise) ret.then(undefined, (e: unknown) => step(e || new Error('Rejected promise')));
+      } catch (e) {
+        step(e);
+      }
+    };
+    step();
+  };
+}
+
+/**
+ * `handler` for requests with `method` to one of `paths` (literal paths, no parameters), matched as
+ * Express matches such a route by default: case-insensitive, with or without a trailing slash; every
+ * other request passes on. For a route-specific step inside `chain`.
+ */
+export function onlyFor(method: string, paths: string[], handler: RequestHandler): RequestHandler {
+  const wanted = new Set(paths.map((p) => p.toLowerCase()));
+  return (req, res, next) => {
+    if (req.method !== method) return next();
+    const path = req.path.toLowerCase();
+    if (wanted.has(path) || (path.endsWith('/') && wanted.has(path.slice(0, -1)))) return handler(req, res, next);
+    next();
+  };
+}

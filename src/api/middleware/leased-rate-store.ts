@@ -16,6 +16,8 @@ interface Lease {
   last: number;
   /** When the window ends (ms since the epoch), from the counter's PTTL. */
   resetAt: number;
+  /** The same as a Date, handed to every hit of the block (never changed). */
+  resetTime: Date;
 }
 
 /** What a leased store is built from (config RATE_LIMIT_LEASE_DIVISOR, RATE_LIMIT_LOCAL_KEYS). */
@@ -109,7 +111,7 @@ export class LeasedRateStore implements Store {
   }
 
   private hit(lease: Lease): IncrementResponse {
-    return { totalHits: lease.next++, resetTime: new Date(lease.resetAt) };
+    return { totalHits: lease.next++, resetTime: lease.resetTime };
   }
 
   private async leaseThenHit(key: string): Promise<IncrementResponse> {
@@ -128,7 +130,8 @@ export class LeasedRateStore implements Store {
   private async take(key: string): Promise<Lease> {
     if (this.redis.status !== 'ready') throw new Error('Redis unavailable: rate limit not counted');
     const [counter, ttlMs] = await this.redis[COMMAND](this.prefix + key, String(this.block), String(this.windowMs));
-    const lease: Lease = { next: Number(counter) - this.block + 1, last: Number(counter), resetAt: Date.now() + Number(ttlMs) };
+    const resetAt = Date.now() + Number(ttlMs);
+    const lease: Lease = { next: Number(counter) - this.block + 1, last: Number(counter), resetAt, resetTime: new Date(resetAt) };
     this.leases.delete(key);
     this.leases.set(key, lease);
     this.prune();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from 'cors';
-import type { Express, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../../shared/metrics.js';
@@ -170,23 +170,3 @@ function logLine(logger: Logger, req: Request, res: ServerResponse, ms: number):
   else logger.info(fields, 'request completed');
 }
 
-const IP = Symbol('maestro.requestIp');
-
-/**
- * Makes `req.ip` of `app`'s requests computed once per request. Express derives it anew on every read
- * (proxy-addr over `X-Forwarded-For` when TRUST_PROXY is set: parsing and matching every address),
- * and a request reads it several times: each rate limiter reads it at least once (express-rate-limit
- * for a debug line too). The inputs (the socket's address, the headers, the `trust proxy` setting)
- * do not change during a request.
- */
-export function memoizeRequestIp(app: Express): void {
-  const compute = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(app.request), 'ip')?.get;
-  if (!compute) return;
-  Object.defineProperty(app.request, 'ip', {
-    configurable: true,
-    enumerable: true,
-    get(this: Request & { [IP]?: string }) {
-      return (this[IP] ??= compute.call(this) as string | undefined);
-    },
-  });
-}
