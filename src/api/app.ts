@@ -41,17 +41,17 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       cors: deps.config.CORS_ENABLED ? { origins: deps.config.CORS_ORIGINS, credentials: deps.config.CORS_CREDENTIALS } : undefined,
     }),
   );
-  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH));
   const guard = opsAccess(deps.config, deps.auth);
   const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
   // What every /api request passes through, in this order, as one layer (route-dispatch.ts `chain`):
-  // per-IP limit, the login/register limit, the credential, per-principal limit, the spawn limit,
-  // Idempotency-Key.
+  // the JSON body (no route outside /api reads one), per-IP limit, the login/register limit, the
+  // credential, per-principal limit, the spawn limit, Idempotency-Key.
   api.use(
     chain([
+      jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH),
       limits.perIp,
       limits.auth && onlyFor('POST', ['/auth/login', '/auth/register'], limits.auth),
       authenticate(deps.auth),
