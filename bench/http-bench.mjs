@@ -391,7 +391,13 @@ ${rows
     table = parts.join('\n\n');
   }
   const timeline = rows.filter((r) => r.op === 'timeline');
-  const title = url ? 'HTTP against a given URL (`npm run bench -- http --url …`)' : 'HTTP (`npm run bench -- http`)';
+  // a run of only some topologies has a section of its own, so it does not replace the full run's
+  const partial = !url && TOPOLOGIES.join(',') !== 'cluster,replica,auth';
+  const title = url
+    ? 'HTTP against a given URL (`npm run bench -- http --url …`)'
+    : partial
+      ? `HTTP, ${TOPOLOGIES.join(' + ')} only (\`BENCH_HTTP_TOPOLOGIES=${TOPOLOGIES.join(',')} npm run bench -- http\`)`
+      : 'HTTP (`npm run bench -- http`)';
   writeSection(
     title,
     `Run ${new Date().toISOString()} on ${machine()}, ${versions()}; ${url ? `target ${url}` : 'Redis, the API replicas, nginx and the bench process (autocannon) share the machine'}. Whole run: ${(totalSeconds / 60).toFixed(1)} min.
