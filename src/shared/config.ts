@@ -171,10 +171,6 @@ const envSchema = z.object({
   PRINCIPAL_CACHE_TTL_MS: int(30_000, 0, 3_600_000),
   /** Most entries each of the principal cache's two maps (principals, verified tokens) holds; the oldest goes first. */
   PRINCIPAL_CACHE_MAX_ENTRIES: int(10_000, 1, 10_000_000),
-  RATE_LIMIT_PER_MINUTE: int(10_000, 0, 10_000_000),
-  RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
-  RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
-  RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
   /**
    * A replica leases max(1, floor(limit / this)) hits of a rate-limit window from Redis at once
    * (src/api/middleware/leased-rate-store.ts): one Redis call per that many requests of a key, and no
@@ -183,6 +179,10 @@ const envSchema = z.object({
   RATE_LIMIT_LEASE_DIVISOR: int(100, 1, 1_000_000_000),
   /** Keys (clients) whose leased hits one replica keeps per limiter at most; the oldest lease goes first (its unused hits are lost, never granted twice). */
   RATE_LIMIT_LOCAL_KEYS: int(100_000, 1, 10_000_000),
+  RATE_LIMIT_PER_MINUTE: int(10_000, 0, 10_000_000),
+  RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
+  RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
+  RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
   // ── tenancy limits (security issue 11; contract 00 "Tenancy limits") ─────────────────────────
   /** Open TCP connections per replica, in total, WebSockets included (over it: 429 and close; src/api/connection-limits.ts). */
   MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
