@@ -1,9 +1,10 @@
 // HTTP benchmark (issue 7): autocannon (programmatic) against a local cluster (nginx + 2 API replicas
-// on one fresh Redis) and against 1 replica directly, or against any base URL (`--url`). Operations:
-// create, get, list one page, patch a task, append a task timeline entry; each at every dataset size
-// (tasks pre-loaded in the project). Reports req/s, latency p50/p99, the 2/1 replica ratio and where
-// the CPU went.
-import { mkdtempSync } from 'node:fs';
+// on one fresh Redis), against 1 replica directly, and against 1 replica with authentication on (an
+// API key per client, rate limits at their defaults; issue 12), or against any base URL (`--url`).
+// Operations: create, get, list one page, patch a task, append a task timeline entry; each at every
+// dataset size (tasks pre-loaded in the project). Reports req/s, latency p50/p99, the 2/1 replica
+// ratio, where the CPU went, and the replica's CPU µs per request.
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -18,8 +19,16 @@ const PRELOAD_CONNECTIONS = Number(env.BENCH_HTTP_PRELOAD_CONNECTIONS ?? 100);
 const PAGE_LIMIT = Number(env.BENCH_HTTP_PAGE_LIMIT ?? 100);
 const SESSIONS = Number(env.BENCH_HTTP_SESSIONS ?? 100);
 const TOKEN = env.BENCH_HTTP_TOKEN;
+/** Clients of the authenticated replica: each its own user, API key and X-Forwarded-For address. */
+const AUTH_CLIENTS = Number(env.BENCH_HTTP_AUTH_CLIENTS ?? 100);
+/** Which local topologies to measure: `cluster` (nginx + 2 replicas), `replica` (1, auth off), `auth` (1, auth on). */
+const TOPOLOGIES = (env.BENCH_HTTP_TOPOLOGIES ?? 'cluster,replica,auth').split(',').map((t) => t.trim());
+/** Extra environment of the authenticated replica, as JSON (experiments, e.g. `{"PRINCIPAL_CACHE_TTL_MS":"0"}`). */
+const AUTH_ENV = env.BENCH_HTTP_AUTH_ENV ? JSON.parse(env.BENCH_HTTP_AUTH_ENV) : {};
 /** Creates run last so the reads see exactly the pre-loaded number of tasks. */
 export const OPS = ['get', 'list', 'patch', 'timeline', 'create'];
+/** The operations the http bench measures (BENCH_HTTP_OPS, default all, always in the order of OPS). */
+const HTTP_OPS = env.BENCH_HTTP_OPS ? OPS.filter((op) => env.BENCH_HTTP_OPS.split(',').includes(op)) : OPS;
 
 const jsonHeaders = () => ({ 'content-type': 'application/json', ...(TOKEN ? { authorization: `Bearer ${TOKEN}` } : {}) });
 const pick = (arr) => arr[Math.floor(Math.random() * arr.length)];
@@ -162,12 +171,32 @@ function requestOf(op, data, sessions) {
 }
 
 /**
- * Measures one operation against `base`: HTTP_WARMUP s discarded, then HTTP_SECONDS s with
- * HTTP_CONNECTIONS connections. `pids` (optional, name → pid) are sampled for CPU use.
+ * Gives each request of `request` the credential and client address of a random one of `clients`
+ * (`{ key, ip }`: `X-API-Key`, `X-Forwarded-For`), so per-principal and per-IP limits see many clients.
  */
-export async function measureOp(base, op, data, pids = {}, { seconds = HTTP_SECONDS, warmup = HTTP_WARMUP } = {}) {
-  const sessions = op === 'timeline' ? await sessionPool(base, data) : [];
-  const opts = { url: base, connections: HTTP_CONNECTIONS, timeout: 30, headers: jsonHeaders(), requests: [requestOf(op, data, sessions)] };
+function withClients(request, clients) {
+  if (!clients?.length) return request;
+  const setup = request.setupRequest ?? ((req) => req);
+  return {
+    ...request,
+    setupRequest: (req) => {
+      const c = pick(clients);
+      const r = setup({ ...req, path: req.path ?? request.path });
+      return { ...r, headers: { ...r.headers, 'x-api-key': c.key, 'x-forwarded-for': c.ip } };
+    },
+  };
+}
+
+/**
+ * Measures one operation against `base`: HTTP_WARMUP s discarded, then HTTP_SECONDS s with
+ * HTTP_CONNECTIONS connections. `pids` (optional, name → pid) are sampled for CPU use: `cpu` in % of
+ * one core, `cpuUs` in µs of CPU (user + system, /proc/<pid>/stat) per request completed. `clients`
+ * (optional, `{ key, ip }[]`) spreads the requests over API keys and client addresses; `setupBase`
+ * is where the timeline's sessions are created (default `base`).
+ */
+export async function measureOp(base, op, data, pids = {}, { seconds = HTTP_SECONDS, warmup = HTTP_WARMUP, clients, setupBase = base } = {}) {
+  const sessions = op === 'timeline' ? await sessionPool(setupBase, data) : [];
+  const opts = { url: base, connections: HTTP_CONNECTIONS, timeout: 30, headers: jsonHeaders(), requests: [withClients(requestOf(op, data, sessions), clients)] };
   const warm = warmup > 0 ? await autocannon({ ...opts, duration: warmup }) : { requests: { total: 0 } };
   const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, treeCpuSeconds(pid)]));
   const self0 = process.cpuUsage();
@@ -175,7 +204,9 @@ export async function measureOp(base, op, data, pids = {}, { seconds = HTTP_SECO
   const t0 = performance.now();
   const r = await autocannon({ ...opts, duration: seconds });
   const wall = (performance.now() - t0) / 1000;
-  const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round((100 * (treeCpuSeconds(pid) - cpu0[k])) / wall)]));
+  const cpuUsed = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, treeCpuSeconds(pid) - cpu0[k]]));
+  const cpu = Object.fromEntries(Object.entries(cpuUsed).map(([k, used]) => [k, Math.round((100 * used) / wall)]));
+  const cpuUs = Object.fromEntries(Object.entries(cpuUsed).map(([k, used]) => [k, r.requests.total ? Math.round((used * 1e6) / r.requests.total) : NaN]));
   const self = process.cpuUsage(self0);
   cpu.bench = Math.round((self.user + self.system) / 1e4 / wall);
   cpu.machine = Math.round((100 * (machineCpuSeconds() - machine0)) / wall);
@@ -189,10 +220,45 @@ export async function measureOp(base, op, data, pids = {}, { seconds = HTTP_SECO
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     cpu,
+    cpuUs,
+    load: loadAverage(),
   };
   // a new session starts with 2 entries (session_started, task_started)
   if (op === 'timeline') row.entriesPerSession = Math.round(2 + (warm.requests.total + r.requests.total) / sessions.length);
   return row;
+}
+
+/** The 1-minute load average (/proc/loadavg), to tell a busy machine in the results. */
+function loadAverage() {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/**
+ * An API replica with `MAESTRO_AUTH=required` and the rate limits at their defaults (TRUST_PROXY
+ * loopback, so each bench client's X-Forwarded-For is its address), on the same Redis and prefix as
+ * the others (it sees the same data), plus AUTH_CLIENTS users each with an API key, made with the
+ * store code in this process (`direct`). `addToProject(projectId)` makes every client an editor there.
+ */
+async function startAuthReplica(redisUrl, dir, direct) {
+  const { RATE_LIMIT_PER_MINUTE: _ip, RATE_LIMIT_PRINCIPAL_PER_MINUTE: _principal, ...apiEnv } = benchApiEnv(redisUrl, dir, { TRUST_PROXY: 'loopback' });
+  const replica = await startQuietApi({ ...apiEnv, MAESTRO_AUTH: 'required', MAESTRO_CREDENTIALS_FILE: join(dir, 'credentials'), NODE_ID: 'api-auth', ...AUTH_ENV });
+  const identity = direct.stores.identity;
+  const clients = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < AUTH_CLIENTS) {
+        const i = next++;
+        const user = await identity.register(`bench${i}-${Date.now()}@example.com`, 'bench password 12345', `bench ${i}`);
+        const key = (await identity.createApiKey(user.id, { name: 'bench' })).key;
+        clients.push({ userId: user.id, key, ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
+      }
+    }),
+  );
+  const addToProject = async (projectId) => {
+    for (const c of clients) await identity.setMember(projectId, c.userId, 'editor');
+  };
+  return { replica, clients, addToProject };
 }
 
 const fmt = (x) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(1)) : String(x));
@@ -206,6 +272,7 @@ export async function runHttpBench({ url } = {}) {
   let topologies;
   let pids = {};
   let direct;
+  let setupBase;
   if (url) {
     topologies = [{ name: url.replace(/\/+$/, ''), base: url.replace(/\/+$/, '') }];
   } else {
@@ -216,25 +283,30 @@ export async function runHttpBench({ url } = {}) {
     for (let i = 0; i < 2; i++) replicas.push(await startQuietApi({ ...apiEnv, NODE_ID: `api${i + 1}` }));
     const nginx = await startNginx(replicas.map((r) => r.port));
     direct = await directStores(redis.url, 'bench:');
-    pids = { api1: replicas[0].child.pid, api2: replicas[1].child.pid, nginx: nginx.child.pid, redis: redis.pid };
+    const auth = TOPOLOGIES.includes('auth') ? await startAuthReplica(redis.url, dir, direct) : undefined;
+    pids = { api1: replicas[0].child.pid, api2: replicas[1].child.pid, ...(auth ? { apiAuth: auth.replica.child.pid } : {}), nginx: nginx.child.pid, redis: redis.pid };
     topologies = [
-      { name: '2 replicas + nginx', base: nginx.base },
-      { name: '1 replica, direct', base: replicas[0].base },
-    ];
+      { key: 'cluster', name: '2 replicas + nginx', base: nginx.base },
+      { key: 'replica', name: '1 replica, direct', base: replicas[0].base, pid: 'api1' },
+      ...(auth ? [{ key: 'auth', name: '1 replica, auth + API key', base: auth.replica.base, pid: 'apiAuth', clients: auth.clients, prepare: auth.addToProject }] : []),
+    ].filter((t) => TOPOLOGIES.includes(t.key));
+    setupBase = replicas[0].base;
     stopAll = async () => {
       direct.close();
       await nginx.stop();
-      for (const r of replicas) r.stop();
+      await Promise.all([...replicas.map((r) => r.stop()), auth?.replica.stop()]);
       redis.stop();
     };
   }
   try {
     for (const n of HTTP_DATASETS) {
-      const data = await prepareDataset(topologies[0].base, n, direct);
+      const data = await prepareDataset(setupBase ?? topologies[0].base, n, direct);
       preloads.push({ n, seconds: data.preloadSeconds, total: data.total, cursors: data.cursors.length, via: data.via });
-      for (const op of OPS) {
+      for (const t of topologies) await t.prepare?.(data.project.id);
+      for (const op of HTTP_OPS) {
         for (const t of topologies) {
-          const row = { topology: t.name, ...(await measureOp(t.base, op, data, pids)) };
+          const row = { topology: t.name, replicaUs: undefined, ...(await measureOp(t.base, op, data, pids, { clients: t.clients, setupBase: setupBase ?? t.base })) };
+          if (t.pid) row.replicaUs = row.cpuUs[t.pid];
           console.log(JSON.stringify(row));
           rows.push(row);
         }
@@ -249,7 +321,10 @@ export async function runHttpBench({ url } = {}) {
 }
 
 function writeResults({ url, rows, preloads, topologies, totalSeconds }) {
-  const cmd = `BENCH_HTTP_SECONDS=${HTTP_SECONDS} BENCH_HTTP_WARMUP=${HTTP_WARMUP} BENCH_HTTP_CONNECTIONS=${HTTP_CONNECTIONS} BENCH_HTTP_DATASETS=${HTTP_DATASETS.join(',')} BENCH_HTTP_PAGE_LIMIT=${PAGE_LIMIT} BENCH_HTTP_SESSIONS=${SESSIONS} npm run bench -- http${url ? ` --url ${url}` : ''}`;
+  const local = url
+    ? ''
+    : ` BENCH_HTTP_TOPOLOGIES=${TOPOLOGIES.join(',')} BENCH_HTTP_AUTH_CLIENTS=${AUTH_CLIENTS}${HTTP_OPS === OPS ? '' : ` BENCH_HTTP_OPS=${HTTP_OPS.join(',')}`}${env.BENCH_HTTP_AUTH_ENV ? ` BENCH_HTTP_AUTH_ENV='${env.BENCH_HTTP_AUTH_ENV}'` : ''}`;
+  const cmd = `BENCH_HTTP_SECONDS=${HTTP_SECONDS} BENCH_HTTP_WARMUP=${HTTP_WARMUP} BENCH_HTTP_CONNECTIONS=${HTTP_CONNECTIONS} BENCH_HTTP_DATASETS=${HTTP_DATASETS.join(',')} BENCH_HTTP_PAGE_LIMIT=${PAGE_LIMIT} BENCH_HTTP_SESSIONS=${SESSIONS}${local} npm run bench -- http${url ? ` --url ${url}` : ''}`;
   const opName = {
     get: 'get task (`GET /api/tasks/:id`)',
     list: `list one page (\`GET /api/tasks?projectId=…&limit=${PAGE_LIMIT}[&cursor=…]\`)`,
@@ -267,43 +342,68 @@ ${preloads.map((p) => `| ${p.n} | ${p.seconds.toFixed(1)} | ${Math.round(p.n / p
 |---|---|---|---|
 ${rows.map((r) => `| ${opName[r.op]} | ${r.n} | ${r.rps}${errs(r)} | ${fmt(r.p50)} / ${fmt(r.p99)} |`).join('\n')}`;
   } else {
-    const [two, one] = topologies.map((t) => t.name);
-    const lines = [];
-    for (const n of HTTP_DATASETS) {
-      for (const op of OPS) {
-        const a = rows.find((r) => r.op === op && r.n === n && r.topology === two);
-        const b = rows.find((r) => r.op === op && r.n === n && r.topology === one);
-        lines.push(
-          `| ${opName[op]} | ${n} | ${a.rps}${errs(a)} | ${fmt(a.p50)} / ${fmt(a.p99)} | ${b.rps}${errs(b)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${(a.rps / b.rps).toFixed(2)} |`,
-        );
+    const byKey = Object.fromEntries(topologies.map((t) => [t.key, t.name]));
+    const find = (key, op, n) => rows.find((r) => r.op === op && r.n === n && r.topology === byKey[key]);
+    const parts = [];
+    if (byKey.cluster && byKey.replica) {
+      const lines = [];
+      for (const n of HTTP_DATASETS) {
+        for (const op of HTTP_OPS) {
+          const a = find('cluster', op, n);
+          const b = find('replica', op, n);
+          lines.push(`| ${opName[op]} | ${n} | ${a.rps}${errs(a)} | ${fmt(a.p50)} / ${fmt(a.p99)} | ${b.rps}${errs(b)} | ${fmt(b.p50)} / ${fmt(b.p99)} | ${(a.rps / b.rps).toFixed(2)} |`);
+        }
       }
-    }
-    table = `On ${machine().split(' ')[0]} cores the API replicas, nginx, Redis and autocannon share the CPU (see the CPU table below: the machine is saturated in every measurement), so the ratio 2 / 1 shows contention, not scale-out: a second replica only helps when the first one is not already competing with everything else for the same cores.
+      parts.push(`On ${machine().split(' ')[0]} cores the API replicas, nginx, Redis and autocannon share the CPU (see the CPU table below: the machine is saturated in every measurement), so the ratio 2 / 1 shows contention, not scale-out: a second replica only helps when the first one is not already competing with everything else for the same cores.
 
-| operation | tasks | ${two}: req/s | p50 / p99 (ms) | ${one}: req/s | p50 / p99 (ms) | ratio 2 / 1 |
+| operation | tasks | ${byKey.cluster}: req/s | p50 / p99 (ms) | ${byKey.replica}: req/s | p50 / p99 (ms) | ratio 2 / 1 |
 |---|---|---|---|---|---|---|
-${lines.join('\n')}
+${lines.join('\n')}`);
+    }
+    if (byKey.replica || byKey.auth) {
+      const lines = [];
+      const cell = (r) => (r ? `${r.rps}${errs(r)} | ${r.replicaUs} | ${fmt(r.load)}` : '– | – | –');
+      for (const n of HTTP_DATASETS) {
+        for (const op of HTTP_OPS) {
+          const off = find('replica', op, n);
+          const on = find('auth', op, n);
+          lines.push(`| ${opName[op]} | ${n} | ${cell(off)} | ${cell(on)} | ${off && on ? (on.replicaUs / off.replicaUs).toFixed(2) : '–'} |`);
+        }
+      }
+      parts.push(`Replica CPU per request: the CPU time (user + system, \`/proc/<pid>/stat\`) the one replica measured used during the measurement ÷ the requests it completed, in µs; the load average (1 min) when the measurement ended beside it. "auth off": \`MAESTRO_AUTH=disabled\`, rate limits off. "auth on": \`MAESTRO_AUTH=required\`, each request with the API key of one of ${AUTH_CLIENTS} users (each an editor of the project) and its own \`X-Forwarded-For\` (\`TRUST_PROXY=loopback\`), the rate limits at their defaults (\`RATE_LIMIT_PER_MINUTE\`, \`RATE_LIMIT_PRINCIPAL_PER_MINUTE\` 10,000), so the key lookup and both limiters run on every request without refusing any.
 
-CPU use during each measurement, % of one core (the machine has ${machine().split(' ')[0]} cores; "bench" is this process, autocannon included):
+| operation | tasks | auth off: req/s | µs / request | load | auth on + API key: req/s | µs / request | load | on ÷ off |
+|---|---|---|---|---|---|---|---|---|
+${lines.join('\n')}`);
+    }
+    const cols = ['api1', 'api2', ...(byKey.auth ? ['apiAuth'] : []), 'nginx', 'redis', 'bench'];
+    parts.push(`CPU use during each measurement, % of one core (the machine has ${machine().split(' ')[0]} cores; "bench" is this process, autocannon included${byKey.auth ? '; apiAuth is the replica with authentication on' : ''}):
 
-| operation | tasks | topology | api1 | api2 | nginx | redis | bench | whole machine | other processes |
-|---|---|---|---|---|---|---|---|---|---|
+| operation | tasks | topology | ${cols.join(' | ')} | whole machine | other processes | load |
+|---|---|---|${cols.map(() => '---|').join('')}---|---|---|
 ${rows
   .map((r) => {
     const c = r.cpu;
-    const other = c.machine - c.api1 - c.api2 - c.nginx - c.redis - c.bench;
-    return `| ${r.op} | ${r.n} | ${r.topology} | ${c.api1} | ${c.api2} | ${c.nginx} | ${c.redis} | ${c.bench} | ${c.machine} | ${Math.max(0, other)} |`;
+    const other = c.machine - cols.reduce((sum, k) => sum + c[k], 0);
+    return `| ${r.op} | ${r.n} | ${r.topology} | ${cols.map((k) => c[k]).join(' | ')} | ${c.machine} | ${Math.max(0, other)} | ${fmt(r.load)} |`;
   })
-  .join('\n')}`;
+  .join('\n')}`);
+    table = parts.join('\n\n');
   }
   const timeline = rows.filter((r) => r.op === 'timeline');
-  const title = url ? 'HTTP against a given URL (`npm run bench -- http --url …`)' : 'HTTP (`npm run bench -- http`)';
+  // a run of only some topologies has a section of its own, so it does not replace the full run's
+  const partial = !url && TOPOLOGIES.join(',') !== 'cluster,replica,auth';
+  const title = url
+    ? 'HTTP against a given URL (`npm run bench -- http --url …`)'
+    : partial
+      ? `HTTP, ${TOPOLOGIES.join(' + ')} only (\`BENCH_HTTP_TOPOLOGIES=${TOPOLOGIES.join(',')} npm run bench -- http\`)`
+      : 'HTTP (`npm run bench -- http`)';
   writeSection(
     title,
     `Run ${new Date().toISOString()} on ${machine()}, ${versions()}; ${url ? `target ${url}` : 'Redis, the API replicas, nginx and the bench process (autocannon) share the machine'}. Whole run: ${(totalSeconds / 60).toFixed(1)} min.
 Command: \`${cmd}\`
 
-Each measurement: ${HTTP_WARMUP} s warm-up (discarded), then ${HTTP_SECONDS} s with ${HTTP_CONNECTIONS} connections (autocannon, HTTP/1.1 keep-alive, one request in flight per connection); every request picks a random pre-loaded task (and for lists a random page cursor out of those collected by walking the project once).${url ? '' : ' `MAESTRO_AUTH=disabled`, rate limits off (`RATE_LIMIT_PER_MINUTE=0`, `RATE_LIMIT_PRINCIPAL_PER_MINUTE=0`), `LOG_LEVEL=info` (one log line per request, written to /dev/null).'} Reads run before creates, so they see exactly the pre-loaded count; the timeline operation appends to a fresh pool of ${SESSIONS} sessions per measurement (entries per session at the end: ${timeline.map((r) => r.entriesPerSession).join(', ')}).
+Each measurement: ${HTTP_WARMUP} s warm-up (discarded), then ${HTTP_SECONDS} s with ${HTTP_CONNECTIONS} connections (autocannon, HTTP/1.1 keep-alive, one request in flight per connection); every request picks a random pre-loaded task (and for lists a random page cursor out of those collected by walking the project once).${url ? '' : ' The cluster and "1 replica, direct": `MAESTRO_AUTH=disabled`, rate limits off (`RATE_LIMIT_PER_MINUTE=0`, `RATE_LIMIT_PRINCIPAL_PER_MINUTE=0`); every replica `LOG_LEVEL=info` (one log line per request, written to /dev/null).'} Reads run before creates, so they see exactly the pre-loaded count; the timeline operation appends to a fresh pool of ${SESSIONS} sessions per measurement (entries per session at the end: ${timeline.map((r) => r.entriesPerSession).join(', ')}).
 
 Pre-load, ${PRELOAD_CONNECTIONS} creates in flight, ${url ? `\`POST /api/tasks\` through ${url}` : 'by the store code of `POST /api/tasks` (`dist/shared/stores`, the same Lua commit per task) run in the bench process against the cluster\'s Redis'}:
 

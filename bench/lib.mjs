@@ -96,11 +96,15 @@ export function versions() {
 
 /**
  * Starts an API replica on a given free port with its log discarded (so the bench process does not
- * parse a log line per request); resolves once `/ready` answers 200.
+ * parse a log line per request); resolves once `/ready` answers 200. With `BENCH_CPU_PROF=<dir>` it
+ * runs under `node --cpu-prof` and `stop()` ends it with SIGTERM, so the profile is written to
+ * `<dir>` (named after `env.NODE_ID`) when it exits.
  */
 export async function startQuietApi(env) {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'dist', 'api/server.js')], {
+  const profDir = process.env.BENCH_CPU_PROF;
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${env.NODE_ID ?? 'api'}-${port}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'api/server.js')], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MAESTRO_AUTH: 'disabled', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -116,7 +120,15 @@ export async function startQuietApi(env) {
     if (Date.now() > deadline) throw new Error('API replica did not become ready');
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, port, base, stop: () => child.kill('SIGKILL') };
+  const stop = () => {
+    if (!profDir) return child.kill('SIGKILL');
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  };
+  return { child, port, base, stop };
 }
 
 /** Starts nginx in front of `apiPorts` with the configuration of `npm run cluster` (dist/local-cluster.js). */

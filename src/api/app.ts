@@ -1,37 +1,14 @@
 import './express-augment.js';
-import cors from 'cors';
 import express, { Router, type Express } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
-import type { IncomingMessage } from 'node:http';
-
-const LOGGED_HEADERS = ['user-agent', 'x-forwarded-for', 'origin', 'content-length'];
-const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'cookie'];
-
-/**
- * What the request log line keeps of a request: id, method, url, client address and a few headers;
- * credential headers appear only as `[redacted]` (so a line shows that one was sent, never its value).
- */
-export function requestLogFields(req: IncomingMessage & { id?: unknown; raw?: IncomingMessage }) {
-  const r = req.raw ?? req;
-  const headers: Record<string, string> = {};
-  for (const h of LOGGED_HEADERS) {
-    const v = r.headers[h];
-    if (v !== undefined) headers[h] = String(v);
-  }
-  for (const h of CREDENTIAL_HEADERS) if (r.headers[h] !== undefined) headers[h] = '[redacted]';
-  return { id: req.id, method: r.method, url: r.url, remoteAddress: r.socket?.remoteAddress, headers };
-}
 import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
 import { jsonBody } from './middleware/json-body.js';
-import { requestId } from './middleware/request-id.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
-import { requestTimeout } from './middleware/request-timeout.js';
 import { authenticate } from './middleware/authenticate.js';
 import { authRoutes } from './routes/auth.js';
-import { httpMetrics } from './middleware/http-metrics.js';
+import { requestBasics } from './middleware/request-basics.js';
+import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
 import { healthRoutes } from './routes/health.js';
 import { openApiDocument } from './openapi.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
@@ -54,60 +31,60 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
-  app.use(requestId);
-  // One log line per request with its id (X-Request-Id); secrets in headers are redacted by the logger.
+  // Request id, the request's log line, metrics, timeout, security and CORS headers: one layer.
   app.use(
-    pinoHttp({
+    requestBasics({
       logger: deps.logger,
-      genReqId: (req) => (req as { id?: string }).id ?? '',
-      autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' || req.url === '/ready' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      // A lean line per request: the default serializers copy every request and response header,
-      // which cost about a fifth of a replica's CPU under load (bench/RESULTS.md "HTTP").
-      serializers: { req: requestLogFields, res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }) },
+      metrics: deps.metrics,
+      timeoutMs: deps.config.REQUEST_TIMEOUT_MS,
+      untimed: (path) => /\/sessions\/spawn$/.test(path),
+      cors: deps.config.CORS_ENABLED ? { origins: deps.config.CORS_ORIGINS, credentials: deps.config.CORS_CREDENTIALS } : undefined,
     }),
   );
-  if (deps.metrics) app.use(httpMetrics(deps.metrics));
-  app.use(requestTimeout(deps.config.REQUEST_TIMEOUT_MS, (path) => /\/sessions\/spawn$/.test(path)));
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginResourcePolicy: false }));
-  if (deps.config.CORS_ENABLED) {
-    const origins = deps.config.CORS_ORIGINS;
-    app.use(
-      cors({
-        origin: origins.includes('*') ? (deps.config.CORS_CREDENTIALS ? true : '*') : origins,
-        credentials: deps.config.CORS_CREDENTIALS,
-        exposedHeaders: ['ETag', 'Link', 'X-Next-Cursor', 'X-Total-Count', 'X-Request-Id', 'Retry-After'],
-      }),
-    );
-  }
-  app.use(jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH));
   const guard = opsAccess(deps.config, deps.auth);
-  app.use(healthRoutes(deps, guard));
-  app.use(opsRoutes(deps, guard));
   const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();
-  api.use(limits.perIp);
-  api.post(['/auth/login', '/auth/register'], limits.auth);
-  api.use(authenticate(deps.auth));
-  api.use(limits.perPrincipal);
-  api.post('/sessions/spawn', limits.spawn);
-  api.use(idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS));
-  api.get('/openapi.json', (_req, res) => {
+  // What every /api request passes through, in this order, as one layer (route-dispatch.ts `chain`):
+  // the JSON body (no route outside /api reads one), per-IP limit, the login/register limit, the
+  // credential, per-principal limit, the spawn limit, Idempotency-Key.
+  api.use(
+    chain([
+      jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH),
+      limits.perIp,
+      limits.auth && onlyFor('POST', ['/auth/login', '/auth/register'], limits.auth),
+      authenticate(deps.auth),
+      limits.perPrincipal,
+      limits.spawn && onlyFor('POST', ['/sessions/spawn'], limits.spawn),
+      idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS),
+    ]),
+  );
+  const openapi = Router();
+  openapi.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
-  for (const r of extraApiRoutes) api.use(r);
-  if (deps.identity) api.use(authRoutes(deps, deps.identity));
-  api.use(projectRoutes(deps));
-  api.use(taskRoutes(deps));
-  api.use(spawnRoutes(deps));
-  api.use(queueRoutes(deps));
-  api.use(sessionRoutes(deps));
-  api.use(skillRoutes(deps));
-  api.use(templateRoutes(deps));
+  // The resource routers, in this order (spawn before `/sessions/:id`), each offered only the
+  // requests of its first path segment (route-dispatch.ts).
+  api.use(
+    dispatchByFirstSegment([
+      openapi,
+      ...extraApiRoutes,
+      ...(deps.identity ? [authRoutes(deps, deps.identity)] : []),
+      projectRoutes(deps),
+      taskRoutes(deps),
+      spawnRoutes(deps),
+      queueRoutes(deps),
+      sessionRoutes(deps),
+      skillRoutes(deps),
+      templateRoutes(deps),
+    ]),
+  );
   app.use('/api/v1', api);
   app.use('/api', api);
+  // After /api (no path of theirs is under it), so that API requests do not walk their routes.
+  app.use(healthRoutes(deps, guard));
+  app.use(opsRoutes(deps, guard));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, () => deps.metrics?.redisErrors.inc()));

@@ -2,13 +2,14 @@ import type { Express } from 'express';
 
 interface LayerLike {
   route?: { path: string | string[]; methods: Record<string, boolean> };
-  handle?: { stack?: LayerLike[] };
+  handle?: { stack?: LayerLike[]; routers?: readonly { stack: LayerLike[] }[] };
   rawPath?: string | string[];
 }
 
 /**
  * Every route the Express app serves as `{ method, path }` with paths in OpenAPI form
- * (`/api/v1/projects/{id}`), found by walking the router stacks (Express 5 layers keep `rawPath`).
+ * (`/api/v1/projects/{id}`), found by walking the router stacks (Express 5 layers keep `rawPath`),
+ * including the routers behind a `dispatchByFirstSegment` layer (route-dispatch.ts).
  */
 export function listRoutes(app: Express): { method: string; path: string }[] {
   const out: { method: string; path: string }[] = [];
@@ -19,9 +20,11 @@ export function listRoutes(app: Express): { method: string; path: string }[] {
           const path = (prefix + p).replace(/:(\w+)/g, '{$1}');
           for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') out.push({ method: m, path });
         }
-      } else if (layer.handle?.stack) {
+      } else if (layer.handle?.stack || layer.handle?.routers) {
         const raw = Array.isArray(layer.rawPath) ? layer.rawPath[0] : layer.rawPath;
-        walk(layer.handle.stack, prefix + (raw && raw !== '/' ? raw : ''));
+        const at = prefix + (raw && raw !== '/' ? raw : '');
+        if (layer.handle.stack) walk(layer.handle.stack, at);
+        for (const r of layer.handle.routers ?? []) walk(r.stack, at);
       }
     }
   };

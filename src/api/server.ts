@@ -17,6 +17,8 @@ import { SpawnService } from './spawn-service.js';
 import { loadKeyRing, type KeyRing } from '../shared/auth/tokens.js';
 import { ConfigError } from '../shared/errors.js';
 import { createAuthenticator, disabledAuthenticator } from './middleware/authenticate.js';
+import { PrincipalCache } from './middleware/principal-cache.js';
+import { LAST_USED_EVERY_MS } from '../shared/auth/identity-store.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
 import { canRead } from '../shared/access/policy.js';
@@ -29,6 +31,8 @@ export interface ApiServer {
   metricsPort?: number;
   deps: ApiDeps;
   gateway: WsGateway;
+  /** The replica's cache of resolved credentials (absent with MAESTRO_AUTH=disabled). */
+  principalCache?: PrincipalCache;
   /** Graceful stop: stop accepting, drain, close Redis. */
   close(): Promise<void>;
 }
@@ -63,7 +67,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     if (dirname(dir) === config.SESSION_DIR && basename(dir) === sessionId) await rm(dir, { recursive: true, force: true });
     if (ownerId) await spawn.releaseSlot(ownerId, sessionId);
   };
-  // rate-limit-redis loads its script when built: give it a connection that waits for Redis.
+  // The rate limiters' counters (leased-rate-store.ts, which fails at once while it is not ready) and
+  // the key ring's first read (which waits for Redis) use a connection of their own.
   const rateLimitRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-ratelimit', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   rateLimitRedis.on('error', () => undefined);
   const identity = stores.identity;
@@ -75,7 +80,18 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     });
     return ring;
   };
-  const auth = config.MAESTRO_AUTH === 'disabled' ? disabledAuthenticator : createAuthenticator(identity, getRing);
+  // Resolved credentials are kept in the replica, dropped on `<prefix>auth` (attached to the subscriber below).
+  const principalCache =
+    config.MAESTRO_AUTH === 'disabled'
+      ? undefined
+      : new PrincipalCache({
+          ttlMs: config.PRINCIPAL_CACHE_TTL_MS,
+          maxEntries: config.PRINCIPAL_CACHE_MAX_ENTRIES,
+          lastUsedEveryMs: LAST_USED_EVERY_MS,
+          noteKeyUsed: (keyId, at) => identity.noteKeyUsed(keyId, at),
+        });
+  const stopLocalInvalidation = principalCache ? identity.onAuthChange((userId) => principalCache.invalidateUser(userId)) : () => undefined;
+  const auth = config.MAESTRO_AUTH === 'disabled' ? disabledAuthenticator : createAuthenticator(identity, getRing, principalCache);
   if (config.MAESTRO_AUTH === 'disabled') logger.warn('MAESTRO_AUTH=disabled: every request acts as the local admin (loopback only)');
   const metrics = new Metrics('api');
   onEventsPublished((type) => metrics.eventsPublished.inc({ type }));
@@ -126,6 +142,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   });
   const subscriber = createRedis(config.REDIS_URL, { name: 'maestro-api-sub' });
   logRedisErrors(subscriber, logger, 'api-subscriber');
+  principalCache?.attach(subscriber, `${config.MAESTRO_REDIS_PREFIX}auth`);
   const gateway = new WsGateway({
     redis,
     subscriber,
@@ -165,6 +182,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   logger.info({ port, host: config.HOST, nodeId: config.NODE_ID, metricsPort }, `Maestro API listening on http://${config.HOST}:${port}`);
 
   const close = async () => {
+    stopLocalInvalidation();
     opsServer?.close();
     await gateway.close();
     await new Promise<void>((resolve) => {
@@ -175,7 +193,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     rateLimitRedis.disconnect();
     await redis.quit().catch(() => redis.disconnect());
   };
-  return { server, port, metricsPort, deps, gateway, close };
+  return { server, port, metricsPort, deps, gateway, principalCache, close };
 }
 
 if (isMain(import.meta.url)) runMain('api', startApi);

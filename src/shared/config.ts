@@ -169,6 +169,23 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: int(900, 10, 86_400),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   MAESTRO_CREDENTIALS_FILE: path('~/.maestro/credentials'),
+  /**
+   * How long an API replica keeps a resolved credential's principal (ms; src/api/middleware/
+   * principal-cache.ts): an API key by the SHA-256 of the key, a user's roles by user id; a verified
+   * access token's payload until its `exp`. Entries are dropped at once on `<prefix>auth` (revoked key,
+   * membership change); while the replica's subscription is down nothing is cached. 0 = no cache.
+   */
+  PRINCIPAL_CACHE_TTL_MS: int(30_000, 0, 3_600_000),
+  /** Most entries each of the principal cache's two maps (principals, verified tokens) holds; the oldest goes first. */
+  PRINCIPAL_CACHE_MAX_ENTRIES: int(10_000, 1, 10_000_000),
+  /**
+   * A replica leases max(1, floor(limit / this)) hits of a rate-limit window from Redis at once
+   * (src/api/middleware/leased-rate-store.ts): one Redis call per that many requests of a key, and no
+   * more than the limit passes per window; a large value counts every hit in Redis.
+   */
+  RATE_LIMIT_LEASE_DIVISOR: int(100, 1, 1_000_000_000),
+  /** Keys (clients) whose leased hits one replica keeps per limiter at most; the oldest lease goes first (its unused hits are lost, never granted twice). */
+  RATE_LIMIT_LOCAL_KEYS: int(100_000, 1, 10_000_000),
   RATE_LIMIT_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),

@@ -48,10 +48,19 @@ const PENDING_AFTER_TIMEOUT_SECONDS = 120;
  * second write.
  */
 export function idempotency(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHandler {
+  // Decided without a promise for every request that carries no key (almost all of them).
+  const claim = withKey(redis, keys, ttlSeconds);
+  return (req, res, next) => {
+    if (req.method !== 'POST' || req.headers['idempotency-key'] === undefined || !req.principal || req.path.startsWith('/auth/')) return next();
+    return claim(req, res, next);
+  };
+}
+
+/** The part of `idempotency` for a POST with an `Idempotency-Key` and a principal. */
+function withKey(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHandler {
   return async (req, res, next) => {
-    const key = req.get('idempotency-key');
-    const caller = req.principal;
-    if (req.method !== 'POST' || key === undefined || !caller || req.path.startsWith('/auth/')) return next();
+    const key = req.get('idempotency-key')!;
+    const caller = req.principal!;
     if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
       throw new ValidationError('Invalid Idempotency-Key', [
         { path: 'headers.idempotency-key', message: 'must be 1-255 visible ASCII characters' },

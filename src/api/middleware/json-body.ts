@@ -55,11 +55,17 @@ export function jsonTextProblem(buf: Buffer, maxDepth: number): string | undefin
  * `jsonTextProblem` → 400 VALIDATION_ERROR; nothing is read further and nothing written.
  */
 export function jsonBody(limitBytes: number, maxDepth: number): RequestHandler {
-  return express.json({
+  const parse = express.json({
     limit: limitBytes,
     verify: (_req, _res, buf) => {
       const problem = jsonTextProblem(buf, maxDepth);
       if (problem) throw new ValidationError(`Invalid JSON body: ${problem}`, [{ path: 'body', message: problem }]);
     },
   });
+  // A request without a body (no Content-Length, no Transfer-Encoding: most GETs) is passed on as
+  // body-parser would pass it (`req.body` undefined), without its checks.
+  return (req, res, next) => {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) next();
+    else parse(req, res, next);
+  };
 }

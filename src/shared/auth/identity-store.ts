@@ -48,7 +48,7 @@ const DEFAULT_LIMITS: IdentityLimits = { maxApiKeysPerUser: 100, refreshReuseWin
 const REVOKED_KEPT_MS = 30 * 86_400_000;
 const REVOKED_LISTED = 100;
 /** lastUsedAt is written at most this often per key (ms): not one Redis write per request. */
-const LAST_USED_EVERY_MS = 60_000;
+export const LAST_USED_EVERY_MS = 60_000;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const sameHash = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -56,6 +56,15 @@ const token = (bytes = 32) => randomBytes(bytes).toString('base64url');
 const shortId = () => randomBytes(9).toString('base64url').replace(/[-_]/g, 'x');
 /** Ids this store makes (`shortId`) and user ids (`usr_<ms>_<shortId>`): nothing that can leave a hash tag. */
 const ID_RE = /^[A-Za-z0-9_]{1,64}$/;
+
+/** A presented API key that works, as `resolveApiKey` found it. */
+export interface ResolvedApiKey {
+  principal: Principal;
+  /** When the key stops working by itself (ms since the epoch), or null. */
+  expiresAt: number | null;
+  /** The key's `lastUsedAt` as stored after this use (ms since the epoch; see LAST_USED_EVERY_MS). */
+  lastUsedAt: number;
+}
 
 /** Over a per-user cap: 429 RATE_LIMITED (contract 00 "Tenancy limits"). */
 export class CapExceededError extends AppError {
@@ -77,6 +86,7 @@ export class CapExceededError extends AppError {
 export class IdentityStore {
   private readonly redis: ScriptedRedis;
   private readonly limits: IdentityLimits;
+  private readonly authListeners = new Set<(userId: string) => void>();
 
   constructor(
     redis: RedisClient,
@@ -108,9 +118,24 @@ export class IdentityStore {
     emailInvites: (email: string) => `${this.prefix}invite:${email.toLowerCase()}`,
   };
 
-  /** Tells every replica that what `userId`'s credentials may do changed (their sockets re-check). */
+  /**
+   * Tells every replica that what `userId`'s credentials may do changed (their sockets re-check, their
+   * principal caches drop the user): first this process's `onAuthChange` listeners, synchronously,
+   * then `<prefix>auth` for every process.
+   */
   async publishAuthChange(userId: string): Promise<void> {
+    for (const listener of this.authListeners) listener(userId);
     await this.redis.publish(`${this.prefix}auth`, userId);
+  }
+
+  /**
+   * Calls `listener(userId)` in this process on every `publishAuthChange`, before it is published (so
+   * the replica that made a change never serves the old rights from a cache, whatever the pub/sub
+   * delay). Returns a function that removes it.
+   */
+  onAuthChange(listener: (userId: string) => void): () => void {
+    this.authListeners.add(listener);
+    return () => this.authListeners.delete(listener);
   }
 
   /** Number of users (for first-start bootstrap). */
@@ -405,20 +430,40 @@ export class IdentityStore {
 
   /** The principal of a presented key, or undefined (unknown, wrong secret, revoked, expired, user gone). */
   async authenticateKey(presented: string): Promise<Principal | undefined> {
+    return (await this.resolveApiKey(presented))?.principal;
+  }
+
+  /**
+   * A presented key that works now: its principal, expiry and `lastUsedAt` (written when older than
+   * LAST_USED_EVERY_MS); undefined when unknown, wrong secret, revoked, expired or its user gone.
+   */
+  async resolveApiKey(presented: string): Promise<ResolvedApiKey | undefined> {
     const m = /^mk_(\w{1,64})\.([\w-]{1,128})$/.exec(presented);
     if (!m) return undefined;
     const h = await this.redis.hgetall(this.k.apiKey(m[1]!));
     if (!this.keyUsable(h) || !sameHash(h.hash!, sha256(m[2]!))) return undefined;
     const now = Date.now();
-    if (!h.lastUsedAt || now - Number(h.lastUsedAt) > LAST_USED_EVERY_MS) {
-      void this.redis.hset(this.k.apiKey(m[1]!), 'lastUsedAt', String(now)).catch(() => undefined);
+    let lastUsedAt = Number(h.lastUsedAt ?? 0);
+    if (!h.lastUsedAt || now - lastUsedAt > LAST_USED_EVERY_MS) {
+      this.noteKeyUsed(h.id!, now);
+      lastUsedAt = now;
     }
-    return this.principalOf(h.userId!, 'apiKey', {
+    const principal = await this.principalOf(h.userId!, 'apiKey', {
       keyId: h.id!,
       ...(h.projectId ? { projectId: h.projectId } : {}),
       ...(h.sessionId ? { sessionId: h.sessionId } : {}),
       ...(h.readOnly === '1' ? { readOnly: true } : {}),
     });
+    return principal && { principal, expiresAt: h.expiresAt ? Number(h.expiresAt) : null, lastUsedAt };
+  }
+
+  /**
+   * Records that key `keyId` was used at `at` (ms): `lastUsedAt`, not awaited, errors ignored. Callers
+   * write it at most once per LAST_USED_EVERY_MS per key (a principal cache's hits included).
+   */
+  noteKeyUsed(keyId: string, at: number): void {
+    if (!ID_RE.test(keyId)) return;
+    void this.redis.hset(this.k.apiKey(keyId), 'lastUsedAt', String(at)).catch(() => undefined);
   }
 
   /** Ids of the keys of `keyIds` that still work (for the per-session cap). */
