@@ -16,18 +16,27 @@ export interface AuthWorld {
 /** The headers that present `cred`: an API key (`mk_…`) as X-API-Key, anything else as a Bearer token. */
 export const as = (cred: string): Record<string, string> => (cred.startsWith('mk_') ? { 'X-API-Key': cred } : { Authorization: `Bearer ${cred}` });
 
-/** Starts a replica with authentication on (rate limits off unless `env` sets them) and waits for its admin key. */
-export async function startAuthWorld(redisUrl: string, env: Record<string, string> = {}): Promise<AuthWorld> {
-  const credentialsFile = join(mkdtempSync(join(tmpdir(), 'auth-world-')), 'credentials');
-  const h = await startHarness(redisUrl, {
+/** The environment of a replica with authentication on and rate limits off. */
+function authEnv(credentialsFile: string): Record<string, string> {
+  return {
     MAESTRO_AUTH: 'required',
     MAESTRO_CREDENTIALS_FILE: credentialsFile,
     RATE_LIMIT_PER_MINUTE: '0',
     RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
     RATE_LIMIT_AUTH_PER_MINUTE: '0',
     RATE_LIMIT_SPAWN_PER_MINUTE: '0',
-    ...env,
-  });
+  };
+}
+
+/** A second replica of `world` (same Redis, prefix and settings): what a load balancer would spread over. */
+export function startOtherReplica(redisUrl: string, world: AuthWorld, env: Record<string, string> = {}): Promise<Harness> {
+  return startHarness(redisUrl, { ...authEnv(world.credentialsFile), MAESTRO_REDIS_PREFIX: world.h.prefix, ...env });
+}
+
+/** Starts a replica with authentication on (rate limits off unless `env` sets them) and waits for its admin key. */
+export async function startAuthWorld(redisUrl: string, env: Record<string, string> = {}): Promise<AuthWorld> {
+  const credentialsFile = join(mkdtempSync(join(tmpdir(), 'auth-world-')), 'credentials');
+  const h = await startHarness(redisUrl, { ...authEnv(credentialsFile), ...env });
   let adminKey = '';
   for (let i = 0; i < 250 && !adminKey; i++) {
     await new Promise((r) => setTimeout(r, 20));

@@ -51,3 +51,21 @@ export function connect(url: string, headers: Record<string, string> = {}): Prom
     ws.once('error', reject);
   });
 }
+
+/**
+ * A pool of recording clients a test file opens and closes together: `open(url)` connects and
+ * remembers, `closeAll()` (afterAll) closes every one still open.
+ */
+export function clientPool(): { open(url: string, headers?: Record<string, string>): Promise<RecordingClient>; closeAll(): Promise<void> } {
+  const clients: RecordingClient[] = [];
+  return {
+    open: async (url, headers = {}) => {
+      const c = await connect(url, headers);
+      clients.push(c);
+      return c;
+    },
+    closeAll: async () => {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    },
+  };
+}

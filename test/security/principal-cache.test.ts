@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrincipalCache } from '../../src/api/middleware/principal-cache.js';
 import type { Principal } from '../../src/shared/principal.js';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
-import { as, startAuthWorld, type AuthWorld } from '../helpers/auth-world.js';
+import type { Harness } from '../helpers/api-harness.js';
+import { as, startAuthWorld, startOtherReplica, type AuthWorld } from '../helpers/auth-world.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
 /**
@@ -19,14 +19,7 @@ let other: Harness;
 beforeAll(async () => {
   redis = await startRedis();
   w = await startAuthWorld(redis.url);
-  other = await startHarness(redis.url, {
-    MAESTRO_AUTH: 'required',
-    MAESTRO_CREDENTIALS_FILE: w.credentialsFile,
-    MAESTRO_REDIS_PREFIX: w.h.prefix,
-    RATE_LIMIT_PER_MINUTE: '0',
-    RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0',
-    RATE_LIMIT_AUTH_PER_MINUTE: '0',
-  });
+  other = await startOtherReplica(redis.url, w);
   await until(() => Boolean(other.api.principalCache?.active && w.h.api.principalCache?.active), 5000);
 });
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../helpers/api-harness.js';
-import { as, startAuthWorld, type AuthWorld } from '../helpers/auth-world.js';
+import type { Harness } from '../helpers/api-harness.js';
+import { as, startAuthWorld, startOtherReplica, type AuthWorld } from '../helpers/auth-world.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { connect, type RecordingClient } from '../helpers/ws-client.js';
 
@@ -16,7 +16,7 @@ let other: Harness;
 beforeAll(async () => {
   redis = await startRedis();
   w = await startAuthWorld(redis.url);
-  other = await startHarness(redis.url, { ...envOf(w), MAESTRO_REDIS_PREFIX: w.h.prefix });
+  other = await startOtherReplica(redis.url, w);
 });
 afterAll(async () => {
   await other?.close();
@@ -24,9 +24,6 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-function envOf(world: AuthWorld): Record<string, string> {
-  return { MAESTRO_AUTH: 'required', MAESTRO_CREDENTIALS_FILE: world.credentialsFile, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_PRINCIPAL_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0' };
-}
 
 async function closedWithin(c: RecordingClient, ms: number): Promise<number | undefined> {
   const deadline = Date.now() + ms;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
-import { connect, type RecordingClient } from '../helpers/ws-client.js';
+import { clientPool, type RecordingClient } from '../helpers/ws-client.js';
 
 let redis: TestRedis;
 const prefix = `ws${randomBytes(3).toString('hex')}:`;
@@ -10,13 +10,9 @@ let A: ApiProcess;
 let B: ApiProcess;
 let C: ApiProcess;
 const all: ApiProcess[] = [];
-const clients: RecordingClient[] = [];
+const pool = clientPool();
+const open = (url: string) => pool.open(url);
 const ws = (p: ApiProcess, query = '') => p.base.replace('http', 'ws') + '/' + query;
-const open = async (url: string) => {
-  const c = await connect(url);
-  clients.push(c);
-  return c;
-};
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -25,7 +21,7 @@ beforeAll(async () => {
   all.push(A, B, C);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await pool.closeAll();
   await Promise.all(all.map((p) => p.kill('SIGKILL')));
   await redis?.stop();
 });

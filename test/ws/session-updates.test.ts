@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
-import { connect, type RecordingClient } from '../helpers/ws-client.js';
+import { clientPool } from '../helpers/ws-client.js';
 
 /**
  * Issue 12 / contract 00 "Events": appends are small events. A client with deltas gets every
@@ -14,13 +14,9 @@ let redis: TestRedis;
 const prefix = `su${randomBytes(3).toString('hex')}:`;
 let A: ApiProcess;
 let B: ApiProcess;
-const clients: RecordingClient[] = [];
+const pool = clientPool();
+const open = (url: string) => pool.open(url);
 const ws = (p: ApiProcess, query = '') => p.base.replace('http', 'ws') + '/' + query;
-const open = async (url: string) => {
-  const c = await connect(url);
-  clients.push(c);
-  return c;
-};
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -28,7 +24,7 @@ beforeAll(async () => {
   [A, B] = [started[0]!, started[1]!];
 }, 60_000);
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await pool.closeAll();
   await Promise.all([A, B].map((p) => p?.kill('SIGKILL')));
   await redis?.stop();
 });
