@@ -90,8 +90,9 @@ export class SessionCoalescer {
     if (p.again) void this.touched(p.pid, p.sid, p.latestId);
     else {
       // idle: forget it once its window is over (a later event starts again with an immediate send)
+      // (a later flush leaves its own timer: this one must not forget a session sent less than a window ago)
       const idle = setTimeout(() => {
-        if (!p.timer && !p.rendering && this.pending.get(key) === p) this.pending.delete(key);
+        if (!p.timer && !p.rendering && Date.now() - p.sentAt >= this.d.windowMs && this.pending.get(key) === p) this.pending.delete(key);
       }, this.d.windowMs);
       idle.unref();
     }
