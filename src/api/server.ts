@@ -47,7 +47,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   if (config.MAESTRO_AUTH === 'disabled' && !loopback) {
     throw new ConfigError(`Invalid configuration: MAESTRO_AUTH=disabled requires HOST to be a loopback address (got '${config.HOST}')`);
   }
-  const redis = createRedis(config.REDIS_URL, { failFast: true, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'maestro-api' });
+  const redis = createRedis(config.REDIS_URL, { failFast: true, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'maestro-api', autoPipelining: true });
   logRedisErrors(redis, logger, 'api');
   const stores = createStores(redis, config);
   const skills = new SkillLoader(config.SKILLS_DIR);
