@@ -15,7 +15,8 @@ export interface ConnectionOptions {
   name?: string;
   /**
    * ioredis auto-pipelining: the commands of one event-loop tick leave in one socket write (the API's
-   * request connection under load: fewer writes per request, same commands in Redis).
+   * request connection under load: fewer writes per request, same commands in Redis). Standalone and
+   * Sentinel only.
    */
   autoPipelining?: boolean;
 }
@@ -61,9 +62,9 @@ export function createRedis(url: string, opts: ConnectionOptions = {}): RedisCli
   if (m && m[1] === 'redis-cluster') {
     const [, , username, password, hosts] = m;
     const clusterOptions: ClusterOptions = {
-      redisOptions: { ...base, username: username || undefined, password: password || undefined },
       enableOfflineQueue: !opts.failFast,
-      enableAutoPipelining: Boolean(opts.autoPipelining),
+      // not on a Cluster: its auto-pipelines mix slots, and a page's commands answered CROSSSLOT
+      redisOptions: { ...base, enableAutoPipelining: false, username: username || undefined, password: password || undefined },
       clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     };
     return new Cluster(hostsOf(hosts!), clusterOptions);
