@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { PreconditionFailedError, ValidationError, type ValidationDetail } from '../shared/errors.js';
 import type { Page, PageRequest } from '../shared/stores/pager.js';
 import type { SessionView } from '../shared/stores/session-store.js';
-import type { Rendered } from '../shared/stores/project-store.js';
+import type { Rendered } from '../shared/stores/documents.js';
 import type { Principal } from '../shared/principal.js';
 import { LOCAL_ADMIN } from '../shared/principal.js';
 

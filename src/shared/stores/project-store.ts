@@ -6,12 +6,11 @@ import { indexMember, memberId } from '../keys.js';
 import type { ProjectCreate, ProjectUpdate } from '../schemas/requests.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from './pager.js';
 import { encodeFields } from './entity-codec.js';
-import { readDoc, type Rendered } from './documents.js';
+import { readDoc, versionOf, type Rendered } from './documents.js';
 import type { StoreContext } from './store-context.js';
 import { newId } from '../schemas/entities.js';
 import { withRetry, type Commit } from '../commit.js';
 
-export type { Rendered } from './documents.js';
 
 /** How long a deleted project's event stream is kept for replay, in ms. */
 const DELETED_STREAM_TTL_MS = 24 * 3600 * 1000;
@@ -104,7 +103,7 @@ export class ProjectStore {
         .render('project', key)
         .exec(this.ctx.redis);
       const json = res.renders[0]!;
-      return { json, version: Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0) };
+      return { json, version: versionOf(json) };
     }, ifMatch);
   }
 

@@ -6,12 +6,11 @@ import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
 import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
 import { withRetry } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
-import { readDoc } from './documents.js';
+import { readDoc, versionOf, type Rendered } from './documents.js';
 import { pageIndex, pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
-import type { ProjectStore, Rendered } from './project-store.js';
+import type { ProjectStore } from './project-store.js';
 import type { StoreContext } from './store-context.js';
 
-const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
 
 /**
  * Tasks on Redis (contract 01 "Task", 02 "Tasks"). Each task is a hash under its project's hash tag,

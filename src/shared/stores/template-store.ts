@@ -6,12 +6,10 @@ import { newId, type Role } from '../schemas/entities.js';
 import { withRetry } from '../commit.js';
 import { defaultTemplate } from '../templates/default-templates.js';
 import { encodeFields } from './entity-codec.js';
-import { readDoc } from './documents.js';
+import { readDoc, versionOf, type Rendered } from './documents.js';
 import { pageIndex, type Page, type PageRequest } from './pager.js';
-import type { Rendered } from './project-store.js';
 import type { StoreContext } from './store-context.js';
 
-const versionOf = (json: string) => Number(/"version":(\d+)}$/.exec(json)?.[1] ?? 0);
 /** The principal that seeds the defaults (recorded as their `ownerId`). */
 const SEEDER: Principal = Object.freeze({ id: 'system', kind: 'local', admin: true });
 const DEFAULT_NAMES: Record<Role, string> = { worker: 'Default Worker Template', orchestrator: 'Default Orchestrator Template' };
