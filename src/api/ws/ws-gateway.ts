@@ -50,6 +50,12 @@ export interface GatewayDeps {
   metrics?: Metrics;
 }
 
+/** An event serialised once for every client of this replica: its head and its UTF-8 envelope. */
+interface Delivery {
+  head: EventHead;
+  text: Buffer;
+}
+
 interface Client {
   ws: WebSocket;
   principal: Principal;
@@ -69,7 +75,7 @@ interface Client {
    * message is a `resume`: then the replay comes first and nothing is reordered (issue 13, item 5).
    */
   awaitingResume?: NodeJS.Timeout;
-  pending: { head: EventHead; text: Buffer }[];
+  pending: Delivery[];
   /** Bytes of the texts in `pending` (bounded by maxBufferedBytes, see `holdBack`). */
   pendingBytes: number;
   lastIds: Map<string, string>;
@@ -82,7 +88,7 @@ interface Client {
    */
   replayedUpTo: Map<string, string>;
   /** While the principal's roles are being re-read, events wait here and are filtered afterwards. */
-  held?: { head: EventHead; text: Buffer }[];
+  held?: Delivery[];
   closing: boolean;
 }
 
@@ -140,7 +146,7 @@ export class WsGateway {
    * events queue here meanwhile, so those clients keep the project's order (contract 03: e.g. spawn's
    * session:updated before session:spawn). `count` = renders in flight for the project.
    */
-  private readonly legacyHolds = new Map<string, { count: number; queue: { head: EventHead; text: Buffer }[]; timer: NodeJS.Timeout }>();
+  private readonly legacyHolds = new Map<string, { count: number; queue: Delivery[]; timer: NodeJS.Timeout }>();
   private readonly stream: EventStream;
   private readonly replicasRegistry: ReplicaRegistry;
 
@@ -163,19 +169,24 @@ export class WsGateway {
    */
   private deliverWhole(pid: string, id: string, data: string): void {
     const head: EventHead = { id, projectId: pid, type: 'session:updated', timestamp: Date.now() };
-    let text: Buffer | undefined;
+    let e: Delivery | undefined;
     for (const client of this.clients) {
-      if (client.deltas) continue;
-      if (client.held) {
-        text ??= Buffer.from(envelope(head, data), 'utf8');
-        if (client.held.length < MAX_PENDING) client.held.push({ head, text });
-        continue;
-      }
-      if (!this.wants(client, pid)) continue;
-      text ??= Buffer.from(envelope(head, data), 'utf8');
-      if (client.replaying) this.holdBack(client, { head, text });
-      else this.sendLive(client, head, text);
+      if (client.deltas || (!client.held && !this.wants(client, pid))) continue;
+      e ??= { head, text: Buffer.from(envelope(head, data), 'utf8') };
+      this.deliverTo(client, e);
     }
+  }
+
+  /**
+   * Hands one serialised event to a client that wants it (the caller checked `wants`, except for a
+   * client whose rights are being re-read): held while they are, held back while it replays (see
+   * `holdBack`), sent otherwise.
+   */
+  private deliverTo(client: Client, e: Delivery): void {
+    if (client.held) {
+      if (client.held.length < MAX_PENDING) client.held.push(e);
+    } else if (client.replaying) this.holdBack(client, e);
+    else this.sendLive(client, e.head, e.text);
   }
 
   /** True when `client` gets this event as it is (a session state event goes whole and coalesced to clients without deltas). */
@@ -191,7 +202,7 @@ export class WsGateway {
   private holdLegacy(pid: string, rendering: Promise<void>): void {
     let hold = this.legacyHolds.get(pid);
     if (!hold) {
-      const h = { count: 0, queue: [] as { head: EventHead; text: Buffer }[], timer: setTimeout(() => this.releaseLegacy(pid, true), HOLD_MAX_MS) };
+      const h = { count: 0, queue: [] as Delivery[], timer: setTimeout(() => this.releaseLegacy(pid, true), HOLD_MAX_MS) };
       h.timer.unref();
       this.legacyHolds.set(pid, h);
       hold = h;
@@ -208,14 +219,8 @@ export class WsGateway {
     this.legacyHolds.delete(pid);
     for (const e of hold.queue) {
       for (const client of this.clients) {
-        if (client.deltas) continue;
-        if (client.held) {
-          if (client.held.length < MAX_PENDING) client.held.push(e);
-          continue;
-        }
-        if (!this.wants(client, pid)) continue;
-        if (client.replaying) this.holdBack(client, e);
-        else this.sendLive(client, e.head, e.text);
+        if (client.deltas || (!client.held && !this.wants(client, pid))) continue;
+        this.deliverTo(client, e);
       }
     }
   }
@@ -269,11 +274,7 @@ export class WsGateway {
         continue;
       }
       client.principal = next;
-      for (const e of held) {
-        if (!this.wants(client, e.head.projectId)) continue;
-        if (client.replaying) this.holdBack(client, e);
-        else this.sendLive(client, e.head, e.text);
-      }
+      for (const e of held) if (this.wants(client, e.head.projectId)) this.deliverTo(client, e);
     }
   }
 
@@ -419,43 +420,28 @@ export class WsGateway {
     const parts = splitPublished(message);
     if (!parts) return;
     let legacyWatcher = false;
-    const hold = parts.head.projectId === null ? undefined : this.legacyHolds.get(parts.head.projectId);
+    const pid = parts.head.projectId;
+    let hold = pid === null ? undefined : this.legacyHolds.get(pid);
+    if (hold && hold.queue.length >= MAX_PENDING) {
+      // a render that takes too long: what waited goes out now, and this event after it
+      this.releaseLegacy(pid!, true);
+      hold = undefined;
+    }
     let queued = false;
     // Serialised and UTF-8 encoded once for every client of this replica.
-    let text: Buffer | undefined;
+    let e: Delivery | undefined;
     for (const client of this.clients) {
-      if (hold && !client.deltas) {
-        // behind a whole session being rendered: queued once, sent to these clients in order after it
-        if (!client.held && !this.wants(client, parts.head.projectId)) continue;
-        if (!this.passes(client, parts.head.type)) legacyWatcher = true;
-        else if (!queued) {
-          text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
-          hold.queue.push({ head: parts.head, text });
-          queued = true;
-          if (hold.queue.length >= MAX_PENDING) this.releaseLegacy(parts.head.projectId!, true);
-        }
-        continue;
-      }
-      if (client.held) {
-        // held while its rights are re-read; what this client would not get as it is is not held
-        if (!this.passes(client, parts.head.type)) legacyWatcher = true;
-        else {
-          text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
-          if (client.held.length < MAX_PENDING) client.held.push({ head: parts.head, text });
-        }
-        continue;
-      }
-      if (!this.wants(client, parts.head.projectId)) continue;
+      if (!client.held && !this.wants(client, pid)) continue;
       if (!this.passes(client, parts.head.type)) {
         legacyWatcher = true;
         continue;
       }
-      text ??= Buffer.from(envelope(parts.head, parts.data), 'utf8');
-      if (client.replaying) {
-        this.holdBack(client, { head: parts.head, text });
-      } else {
-        this.sendLive(client, parts.head, text);
-      }
+      e ??= { head: parts.head, text: Buffer.from(envelope(parts.head, parts.data), 'utf8') };
+      if (hold && !client.deltas) {
+        // behind a whole session being rendered: queued once, sent to these clients in order after it
+        if (!queued) hold.queue.push(e);
+        queued = true;
+      } else this.deliverTo(client, e);
     }
     if (legacyWatcher && parts.head.projectId !== null) {
       const sid = sessionOfEvent(parts.data);
@@ -470,7 +456,7 @@ export class WsGateway {
    * sent at the switch to live without passing the send-buffer bound anyway. The texts are the
    * replica's one serialised copy of each event, shared by every client that holds it.
    */
-  private holdBack(client: Client, e: { head: EventHead; text: Buffer }): void {
+  private holdBack(client: Client, e: Delivery): void {
     if (client.closing) return;
     if (client.pending.length >= MAX_PENDING || client.pendingBytes + e.text.length > this.d.maxBufferedBytes) {
       this.dropSlow(client);
