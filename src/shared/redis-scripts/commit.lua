@@ -125,7 +125,8 @@ for _, o in ipairs(ops) do
       pushed[o.k] = o.v
     end
   elseif op == 'del' then
-    redis.call('DEL', key)
+    -- UNLINK: a removed session's lists may hold 100k entries; their memory is freed off the main thread
+    redis.call('UNLINK', key)
   elseif op == 'pexpire' then
     redis.call('PEXPIRE', key, o.ms)
   end
@@ -160,7 +161,7 @@ end
 local docsMade, docsGone = {}, {}
 for k in pairs(undoc) do
   if not redoc[k] or redis.call('EXISTS', KEYS[k]) == 0 then
-    redis.call('DEL', docKey(KEYS[k]))
+    redis.call('UNLINK', docKey(KEYS[k]))
     docsGone[#docsGone + 1] = docKey(KEYS[k])
     redoc[k] = nil
   end

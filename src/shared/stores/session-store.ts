@@ -117,14 +117,20 @@ export class SessionStore {
   /**
    * `GET /sessions/:id/timeline|events` (contract 00 "Events"): a page of one list in append order.
    * The cursor is the position after the page (lists only grow at the end); total = its length.
-   * One LLEN and one LRANGE of at most `limit` entries.
+   * Two round trips: the session's project (GET), then EXISTS, LLEN and one LRANGE of at most `limit`
+   * entries in one pipeline. NotFoundError('Session', id) when absent or not readable; a bad cursor
+   * is a ValidationError.
    */
   async entries(actor: Principal, id: string, list: SessionList, req: PageRequest): Promise<Page> {
-    const pid = await this.projectOf(id);
-    if (!pid || !canRead(actor, pid) || !(await this.ctx.redis.exists(this.ctx.keys.session(pid, id)))) throw new NotFoundError('Session', id);
-    const key = list === 'events' ? this.ctx.keys.sessionEvents(pid, id) : this.ctx.keys.sessionTimeline(pid, id);
     const start = entryCursor(req.cursor);
-    const [total, items] = await Promise.all([this.ctx.redis.llen(key), this.ctx.redis.lrange(key, start, start + req.limit - 1)]);
+    const pid = await this.projectOf(id);
+    if (!pid || !canRead(actor, pid)) throw new NotFoundError('Session', id);
+    const key = list === 'events' ? this.ctx.keys.sessionEvents(pid, id) : this.ctx.keys.sessionTimeline(pid, id);
+    const res = await this.ctx.redis.pipeline().exists(this.ctx.keys.session(pid, id)).llen(key).lrange(key, start, start + req.limit - 1).exec();
+    for (const [err] of res ?? []) if (err) throw err;
+    if (!res?.[0]?.[1]) throw new NotFoundError('Session', id);
+    const total = Number(res[1]?.[1] ?? 0);
+    const items = (res[2]?.[1] as string[]) ?? [];
     const next = start + items.length;
     return { items, total, nextCursor: next < total ? Buffer.from(`i:${next}`, 'utf8').toString('base64url') : undefined };
   }
