@@ -57,6 +57,12 @@ const shortId = () => randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')
 /** Ids this store makes (`shortId`) and user ids (`usr_<ms>_<shortId>`): nothing that can leave a hash tag. */
 const ID_RE = /^[A-Za-z0-9_]{1,64}$/;
 
+/** A user from its stored hash (`{u:<id>}:user`), or undefined when the hash is empty (no such user). */
+function userFrom(h: Record<string, string>): (PublicUser & { passwordHash: string }) | undefined {
+  if (!h.id) return undefined;
+  return { id: h.id, email: h.email!, name: h.name ?? '', admin: h.admin === '1', createdAt: Number(h.createdAt), passwordHash: h.passwordHash! };
+}
+
 /** A presented API key that works, as `resolveApiKey` found it. */
 export interface ResolvedApiKey {
   principal: Principal;
@@ -168,9 +174,7 @@ export class IdentityStore {
   /** The user, or undefined. */
   async user(id: string): Promise<(PublicUser & { passwordHash: string }) | undefined> {
     if (!ID_RE.test(id)) return undefined;
-    const h = await this.redis.hgetall(this.k.user(id));
-    if (!h.id) return undefined;
-    return { id: h.id, email: h.email!, name: h.name ?? '', admin: h.admin === '1', createdAt: Number(h.createdAt), passwordHash: h.passwordHash! };
+    return userFrom(await this.redis.hgetall(this.k.user(id)));
   }
 
   /** Checks email + password; any failure is the same 401 (no hint whether the email exists). */
@@ -198,9 +202,13 @@ export class IdentityStore {
     kind: Principal['kind'] = 'user',
     scope: { keyId?: string; projectId?: string; sessionId?: string; readOnly?: boolean } = {},
   ): Promise<Principal | undefined> {
-    const user = await this.user(userId);
+    if (!ID_RE.test(userId)) return undefined;
+    // one round trip: the user and its roles share the user's slot
+    const res = await this.redis.pipeline().hgetall(this.k.user(userId)).hgetall(this.k.userProjects(userId)).exec();
+    for (const [err] of res ?? []) if (err) throw err;
+    const user = userFrom((res?.[0]?.[1] as Record<string, string>) ?? {});
     if (!user) return undefined;
-    const roles = await this.roles(user.id);
+    const roles = (res?.[1]?.[1] as Record<string, ProjectRole>) ?? {};
     if (scope.projectId && user.admin) roles[scope.projectId] = 'owner';
     const p: Principal = { id: user.id, kind, admin: user.admin && !scope.projectId, roles };
     if (scope.keyId) p.keyId = scope.keyId;
