@@ -10,7 +10,7 @@ import { authRoutes } from './routes/auth.js';
 import { requestBasics } from './middleware/request-basics.js';
 import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
 import { healthRoutes } from './routes/health.js';
-import { openApiDocument } from './openapi.js';
+import { apiReference } from './openapi.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
 import { opsRoutes } from './routes/ops.js';
 import { projectRoutes } from './routes/projects.js';
@@ -42,7 +42,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     }),
   );
   const guard = opsAccess(deps.config, deps.auth);
-  const doc = openApiDocument(deps.schemas, deps.config.SERVER_URL);
+  const { doc } = apiReference(deps.schemas, deps.config.SERVER_URL);
 
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
   const api = Router();

@@ -160,6 +160,30 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'UNAVAILABLE (Redis unreachable; Retry-After)',
 };
 
+/** The API's reference, built once per schema set: the OpenAPI document and the `/docs` page made from it. */
+export interface ApiReference {
+  /** OpenAPI 3.1 document (`/api/v1/openapi.json`). */
+  doc: Record<string, unknown>;
+  /** The `/docs` HTML page. */
+  html: string;
+}
+const references = new WeakMap<RequestSchemas, Map<string, ApiReference>>();
+
+/**
+ * The API reference of `schemas` served at `serverUrl`, built on first use and then shared: the API
+ * app and the operations app (METRICS_PORT) of one replica serve the same one (contract 00 "Paths").
+ */
+export function apiReference(schemas: RequestSchemas, serverUrl: string): ApiReference {
+  let byUrl = references.get(schemas);
+  if (!byUrl) references.set(schemas, (byUrl = new Map()));
+  let ref = byUrl.get(serverUrl);
+  if (!ref) {
+    const doc = openApiDocument(schemas, serverUrl);
+    byUrl.set(serverUrl, (ref = { doc, html: docsPage(doc) }));
+  }
+  return ref;
+}
+
 /** The OpenAPI 3.1 document of the API, generated from the zod schemas (contract 00 "Paths"). */
 export function openApiDocument(s: RequestSchemas, serverUrl: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import type { ApiDeps } from '../api-deps.js';
-import { docsPage, openApiDocument } from '../openapi.js';
+import { apiReference } from '../openapi.js';
 
 /**
  * `/metrics` (Prometheus text, when the replica has metrics) and `/docs` (the API reference page),
@@ -14,7 +14,7 @@ export function opsRoutes(deps: ApiDeps, guard: RequestHandler): Router {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
-  const docsHtml = docsPage(openApiDocument(deps.schemas, deps.config.SERVER_URL));
+  const docsHtml = apiReference(deps.schemas, deps.config.SERVER_URL).html;
   r.get('/docs', guard, (_req, res) => {
     res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
     res.type('html').send(docsHtml);
