@@ -19,6 +19,14 @@ export interface ReconcileResult {
   cleared: number;
 }
 
+/** `[status, ownerId, manifest stored (0|1)]` of a session, in one pipeline (both keys in its project's slot). */
+async function spawnState(redis: Stores['ctx']['redis'], sessionKey: string, manifestKey: string): Promise<[string | null, string | null, number]> {
+  const res = await redis.pipeline().hmget(sessionKey, 'status', 'ownerId').exists(manifestKey).exec();
+  for (const [err] of res ?? []) if (err) throw err;
+  const [status, owner] = (res?.[0]?.[1] as (string | null)[]) ?? [null, null];
+  return [status ?? null, owner ?? null, Number(res?.[1]?.[1] ?? 0)];
+}
+
 /**
  * The spawn reconciler (issue 13, item 4; contract 00 "Concurrency and retries": "a spawn that could
  * not be marked failed during an outage is finished … once Redis is back"). Every spawn in flight is
@@ -28,7 +36,8 @@ export interface ReconcileResult {
  * entry; one whose job is still queued or running is left alone; one whose job failed for good, or
  * was never queued (the enqueue failed, or the job was removed), is finished — `failed`, with
  * `metadata.error` and its `session:updated` (SessionStore.failSpawn) — and its slot freed. Costs one
- * ZRANGEBYSCORE plus a few commands per entry looked at.
+ * ZRANGEBYSCORE plus, per entry looked at, a GET and one pipeline (and the job's state when it is
+ * still spawning).
  */
 export async function reconcileSpawns(stores: Stores, slots: SpawnSlots, spawnQueue: Queue, logger: Logger, afterMs: number, now = Date.now()): Promise<ReconcileResult> {
   const { redis, keys } = stores.ctx;
@@ -36,9 +45,8 @@ export async function reconcileSpawns(stores: Stores, slots: SpawnSlots, spawnQu
   for (const sid of await slots.olderThan(now - afterMs, BATCH)) {
     out.checked++;
     const pid = await stores.sessions.projectOf(sid);
-    const [status, owner] = pid ? await redis.hmget(keys.session(pid, sid), 'status', 'ownerId') : [null, null];
+    const [status, owner, manifest] = pid ? await spawnState(redis, keys.session(pid, sid), keys.manifest(pid, sid)) : [null, null, 0];
     const userId = owner ? (JSON.parse(owner) as string) : '';
-    const manifest = pid ? await redis.exists(keys.manifest(pid, sid)) : 0;
     if (!pid || status !== '"spawning"' || manifest) {
       await slots.release(userId, sid);
       out.cleared++;

@@ -32,6 +32,8 @@ export class SpawnSlots {
 
   /** Frees the slot of `sessionId` (no-op when it holds none). */
   async release(userId: string, sessionId: string): Promise<void> {
+    // in this order, one after the other (two slots): while the user's slot is held, the spawn stays
+    // listed in flight, so the reconciler frees a slot whose release failed half-way
     await this.redis.zrem(this.keys.spawnSlots(userId), sessionId);
     await this.redis.zrem(this.keys.spawnsInFlight, sessionId);
   }
