@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
+import { call, startApiProcesses, type ApiProcess } from '../helpers/processes.js';
 import { attempt, percentile, type Outcome, ResumingClient, runLoad, sleep, statusCounts, streamEvents, UNLIMITED, waitFor } from '../helpers/fault-kit.js';
 
 /**
@@ -32,7 +32,7 @@ let outage: Outcome[] | undefined;
 
 beforeAll(async () => {
   redis = await startRedis({ appendonly: true });
-  procs.push(...(await Promise.all([startApiProcess(redis.url, prefix, env), startApiProcess(redis.url, prefix, env)])));
+  procs.push(...(await startApiProcesses(2, redis.url, prefix, env)));
 }, 60_000);
 afterAll(async () => {
   for (const c of clients) c.close();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
+import { call, startApiProcesses, type ApiProcess } from '../helpers/processes.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { connect, type RecordingClient } from '../helpers/ws-client.js';
 
@@ -18,8 +18,7 @@ const clients: RecordingClient[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  const started = await Promise.all([0, 1].map(() => startApiProcess(redis.url, prefix, { RATE_LIMIT_PER_MINUTE: '0' })));
-  [A, B] = [started[0]!, started[1]!];
+  [A, B] = await startApiProcesses(2, redis.url, prefix, { RATE_LIMIT_PER_MINUTE: '0' });
 }, 60_000);
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => undefined);

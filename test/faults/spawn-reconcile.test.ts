@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers/api-harness.js';
+import { waitFor } from '../helpers/fault-kit.js';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
@@ -37,14 +38,6 @@ async function spawning(pid: string) {
   return r.body.sessionId as string;
 }
 
-async function until(pred: () => Promise<boolean>, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('fault: spawns left spawning', () => {
   it('a spawn whose job is gone, and one whose job failed for good without its session being marked, end failed with metadata.error and session:updated', async () => {
     const p = (await h.req('POST', '/api/v1/projects', { name: 'reconcile' })).body;
@@ -64,14 +57,14 @@ describe('fault: spawns left spawning', () => {
       SPAWN_RECONCILE_AFTER_MS: '0',
     });
     const failed = await spawning(p.id);
-    await until(async () => (await queue.getJob(failed))?.failedReason !== undefined && (await h.req('GET', `/api/v1/sessions/${failed}`)).body.status === 'failed');
+    await waitFor(async () => (await queue.getJob(failed))?.failedReason !== undefined && (await h.req('GET', `/api/v1/sessions/${failed}`)).body.status === 'failed', 15_000, 'the failed job and its session marked failed');
     const key = `${h.prefix}{${p.id}}:session:${failed}`;
     await h.redis.hset(key, 'status', '"spawning"', 'metadata', '{}');
     await h.redis.del(`${key}:doc`); // read from the fields, as written outside a commit
     await h.redis.zadd(`${h.prefix}spawn-slots:all`, 0, failed);
 
     for (const sid of [lost, failed]) {
-      await until(async () => (await h.req('GET', `/api/v1/sessions/${sid}`)).body.status === 'failed');
+      await waitFor(async () => (await h.req('GET', `/api/v1/sessions/${sid}`)).body.status === 'failed', 15_000, `session ${sid} failed`);
       const s = (await h.req('GET', `/api/v1/sessions/${sid}`)).body;
       expect(s.metadata.error).toMatch(/finished by the reconciler/);
       expect(s.completedAt).toEqual(expect.any(Number));

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
+import { call, startApiProcesses, startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { connect, type RecordingClient } from '../helpers/ws-client.js';
 import { alive, parentPid, sleep, streamEvents, waitFor } from '../helpers/fault-kit.js';
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   redis = await startRedis();
   raw = new Redis(redis.url);
   const apiEnv = { SESSION_DIR: sessionDir, SPAWN_WAIT_MS: '0' };
-  [apiA, apiB] = await Promise.all([startApiProcess(redis.url, prefix, apiEnv), startApiProcess(redis.url, prefix, apiEnv)]);
+  [apiA, apiB] = await startApiProcesses(2, redis.url, prefix, apiEnv);
   procs.push(apiA, apiB);
   const workerEnv = {
     SERVER_URL: apiA.base,

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './api-harness.js';
+import { startRedis, type TestRedis } from './redis-server.js';
 
 /** An API replica with `MAESTRO_AUTH=required`, its bootstrap admin's key, and a way to make users. */
 export interface AuthWorld {
@@ -54,4 +55,30 @@ export async function startAuthWorld(redisUrl: string, env: Record<string, strin
     return { id: r.body.user.id, email, token: r.body.accessToken, refresh: r.body.refreshToken };
   };
   return { h, adminKey, credentialsFile, user };
+}
+
+/** Two replicas of one auth world on a Redis of their own: changes go through `w.h`, `other` is the second replica. */
+export interface ReplicaPair {
+  redis: TestRedis;
+  w: AuthWorld;
+  other: Harness;
+  /** Stops both replicas, then the Redis. */
+  close(): Promise<void>;
+}
+
+/** Starts a Redis, an auth world on it and a second replica of that world (`env` for both). */
+export async function startReplicaPair(env: Record<string, string> = {}): Promise<ReplicaPair> {
+  const redis = await startRedis();
+  const w = await startAuthWorld(redis.url, env);
+  const other = await startOtherReplica(redis.url, w, env);
+  return {
+    redis,
+    w,
+    other,
+    close: async () => {
+      await other.close();
+      await w.h.close();
+      await redis.stop();
+    },
+  };
 }

@@ -26,6 +26,14 @@ export function startApiProcess(redisUrl: string, prefix: string, env: Record<st
   return startNodeProcess('dist/api/server.js', redisUrl, prefix, env, (e) => typeof e.port === 'number' && String(e.msg).includes('listening'));
 }
 
+/** `N` values of `T` as a tuple type (so `const [a, b] = …` needs no `!`). */
+type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [...R, T]>;
+
+/** Starts `count` API processes at once on one Redis and key prefix, with the same `env`: replicas. */
+export async function startApiProcesses<N extends number>(count: N, redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<Tuple<ApiProcess, N>> {
+  return (await Promise.all(Array.from({ length: count }, () => startApiProcess(redisUrl, prefix, env)))) as Tuple<ApiProcess, N>;
+}
+
 /** Starts `node dist/worker/index.js`; resolves once it logs that it started (its `port` is 0). */
 export function startWorkerProcess(redisUrl: string, prefix: string, env: Record<string, string> = {}): Promise<ApiProcess> {
   return startNodeProcess('dist/worker/index.js', redisUrl, prefix, env, (e) => String(e.msg).includes('Maestro worker started'));

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrincipalCache } from '../../src/api/middleware/principal-cache.js';
 import type { Principal } from '../../src/shared/principal.js';
 import type { Harness } from '../helpers/api-harness.js';
-import { as, startAuthWorld, startOtherReplica, type AuthWorld } from '../helpers/auth-world.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { as, startReplicaPair, type AuthWorld, type ReplicaPair } from '../helpers/auth-world.js';
 
 /**
  * Issue 12: each replica caches resolved credentials (principal-cache.ts) and must still honour every
@@ -12,20 +11,17 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
  * made while its subscription to `<prefix>auth` was down. Changes go through replica `w.h`; the
  * credential is used on `other`, where it is cached.
  */
-let redis: TestRedis;
+let pair: ReplicaPair;
 let w: AuthWorld;
 let other: Harness;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  w = await startAuthWorld(redis.url);
-  other = await startOtherReplica(redis.url, w);
+  pair = await startReplicaPair();
+  ({ w, other } = pair);
   await until(() => Boolean(other.api.principalCache?.active && w.h.api.principalCache?.active), 5000);
 });
 afterAll(async () => {
-  await other?.close();
-  await w?.h.close();
-  await redis?.stop();
+  await pair?.close();
 });
 
 async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
@@ -92,7 +88,7 @@ describe('cached credentials follow every change, on every replica', () => {
     const cache = other.api.principalCache!;
     expect(cache.size.principals).toBeGreaterThan(0);
     // drop every subscriber connection of this (our own) Redis; ioredis reconnects by itself
-    const admin = new Redis(redis.url);
+    const admin = new Redis(pair.redis.url);
     await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     expect(await until(() => !cache.active, 2000)).toBe(true);
     expect(cache.size.principals).toBe(0);
@@ -130,7 +126,7 @@ describe('PrincipalCache', () => {
     let now = 1_000_000;
     const used: [string, number][] = [];
     const cache = new PrincipalCache({ ttlMs: o.ttlMs ?? 30_000, maxEntries: o.maxEntries ?? 100, lastUsedEveryMs: 60_000, noteKeyUsed: (k, at) => used.push([k, at]), clock: () => now });
-    const sub = new Redis(redis.url);
+    const sub = new Redis(pair.redis.url);
     cache.attach(sub, 'pc-unit:auth');
     if ((o.ttlMs ?? 30_000) > 0) await until(() => cache.active, 2000);
     return { cache, used, sub, advance: (ms: number) => (now += ms), now: () => now };
@@ -169,7 +165,7 @@ describe('PrincipalCache', () => {
   it('drops a user when its id is published on the channel it is attached to', async () => {
     const { cache, sub } = await liveCache();
     cache.putUser(principal('usr_pub'), cache.stamp());
-    const pub = new Redis(redis.url);
+    const pub = new Redis(pair.redis.url);
     await pub.publish('pc-unit:auth', 'usr_pub');
     expect(await until(() => cache.user('usr_pub') === undefined, 1000)).toBe(true);
     pub.disconnect();

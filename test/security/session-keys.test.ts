@@ -64,14 +64,20 @@ async function everythingStored(r: Redis, prefix: string): Promise<string> {
   return out.join('\n');
 }
 
+/** A new user `name` owning a new project `project` that holds one task `t`. */
+async function ownedTask(name: string, project: string) {
+  const owner = await w.user(name);
+  const p = (await w.h.req('POST', '/api/v1/projects', { name: project }, as(owner.token))).body;
+  const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+  return { owner, p, t };
+}
+
 const KEY_PATTERN = /mk_\w+\.[\w-]{20,}/;
 
 describe('a spawned session\'s key (item 1)', () => {
   it('is answered once to the spawner; a viewer finds it nowhere: not in GET /sessions, the session, its events, jobs or idempotency records', async () => {
-    const owner = await w.user('spawn-owner');
+    const { owner, p, t } = await ownedTask('spawn-owner', 'spawn keys');
     const viewer = await w.user('spawn-viewer');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'spawn keys' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
     await w.h.req('POST', `/api/v1/projects/${p.id}/members`, { email: viewer.email, role: 'viewer' }, as(owner.token));
     const ws = await connect(w.h.base.replace('http', 'ws') + '/', as(viewer.token));
 
@@ -111,10 +117,8 @@ describe('a spawned session\'s key (item 1)', () => {
   });
 
   it('acts on its project with at most editor rights, even for an owner\'s spawn: no members, no project delete, no keys, no other project', async () => {
-    const owner = await w.user('rights-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'rights' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('rights-owner', 'rights');
     const other = (await w.h.req('POST', '/api/v1/projects', { name: 'elsewhere' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
     const r = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
     const key = as(r.body.apiKey);
     expect((await w.h.req('PATCH', `/api/v1/tasks/${t.id}`, { status: 'in_progress' }, key)).status).toBe(200);
@@ -130,10 +134,8 @@ describe('a spawned session\'s key (item 1)', () => {
   });
 
   it('is minted by POST /sessions/:id/api-key for a writer of the project (not a viewer), and revoked when the session ends', async () => {
-    const owner = await w.user('mint-owner');
+    const { owner, p, t } = await ownedTask('mint-owner', 'mint');
     const viewer = await w.user('mint-viewer');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'mint' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
     await w.h.req('POST', `/api/v1/projects/${p.id}/members`, { email: viewer.email, role: 'viewer' }, as(owner.token));
     const s = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, { ...as(owner.token), Prefer: 'respond-async' });
     expect(s.status).toBe(202);
@@ -150,9 +152,7 @@ describe('a spawned session\'s key (item 1)', () => {
   });
 
   it('at most MAX_API_KEYS_PER_SESSION work at once for one session (429 beyond)', async () => {
-    const owner = await w.user('cap-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'cap' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('cap-owner', 'cap');
     const sid = (await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, { ...as(owner.token), Prefer: 'respond-async' })).body.sessionId;
     const codes = [];
     for (let i = 0; i < 6; i++) codes.push((await w.h.req('POST', `/api/v1/sessions/${sid}/api-key`, {}, as(owner.token))).status);
@@ -162,9 +162,7 @@ describe('a spawned session\'s key (item 1)', () => {
 
 describe('`maestro worker init` in the agent\'s terminal (item 1)', () => {
   it('mints the session key with the machine\'s own credential and hands it to the agent, whose reports work', async () => {
-    const owner = await w.user('terminal-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'terminal' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('terminal-owner', 'terminal');
     const machineKey = (await w.h.req('POST', '/api/v1/api-keys', { name: 'this machine' }, as(owner.token))).body.key;
     const dir = mkdtempSync(join(tmpdir(), 'terminal-'));
     const credentials = join(dir, 'credentials');
@@ -192,9 +190,7 @@ describe('`maestro worker init` in the agent\'s terminal (item 1)', () => {
 
 describe('replacing a session (item 6)', () => {
   it('a session key cannot replace its own session (409, nothing changes); a writer\'s replacement revokes the old session\'s keys', async () => {
-    const owner = await w.user('replace-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'replace' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('replace-owner', 'replace');
     const r = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
     const sid = r.body.sessionId;
     const key = as(r.body.apiKey);
@@ -213,9 +209,7 @@ describe('replacing a session (item 6)', () => {
 
 describe('an admin spawning in a project it is not a member of (item 19)', () => {
   it('gets 201 with a manifest generated through the API (not a 500)', async () => {
-    const owner = await w.user('admin-target');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'not the admin\'s' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { p, t } = await ownedTask('admin-target', 'not the admin\'s');
     const r = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(w.adminKey));
     expect([r.status, r.body.code]).toEqual([201, undefined]);
     expect(r.body.manifest.tasks.map((x: { id: string }) => x.id)).toEqual([t.id]);
@@ -224,9 +218,7 @@ describe('an admin spawning in a project it is not a member of (item 19)', () =>
 
 describe('manifest files (item 3)', () => {
   it('are removed with their session', async () => {
-    const owner = await w.user('files-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'files' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('files-owner', 'files');
     const r = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
     expect(existsSync(r.body.manifestPath)).toBe(true);
     expect((await w.h.req('DELETE', `/api/v1/sessions/${r.body.sessionId}`, undefined, as(owner.token))).status).toBe(200);
@@ -234,9 +226,7 @@ describe('manifest files (item 3)', () => {
   });
 
   it('a worker sweeps the manifest directories of sessions deleted where it could not see (another host, while it was down)', async () => {
-    const owner = await w.user('sweep-owner');
-    const p = (await w.h.req('POST', '/api/v1/projects', { name: 'sweep' }, as(owner.token))).body;
-    const t = (await w.h.req('POST', '/api/v1/tasks', { projectId: p.id, title: 't' }, as(owner.token))).body;
+    const { owner, p, t } = await ownedTask('sweep-owner', 'sweep');
     const live = await w.h.req('POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] }, as(owner.token));
     const orphan = join(w.h.config.SESSION_DIR, 'sess_1700000000000_deletedelsewhere');
     mkdirSync(orphan, { recursive: true });

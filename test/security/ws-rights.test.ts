@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Harness } from '../helpers/api-harness.js';
-import { as, startAuthWorld, startOtherReplica, type AuthWorld } from '../helpers/auth-world.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { as, startReplicaPair, type AuthWorld, type ReplicaPair } from '../helpers/auth-world.js';
 import { connect, type RecordingClient } from '../helpers/ws-client.js';
 
 /**
@@ -9,19 +8,16 @@ import { connect, type RecordingClient } from '../helpers/ws-client.js';
  * on every replica: a revoked key's sockets close 4401 within a second, a removed member stops getting
  * the project's events at once. The change is made through one replica, the socket sits on the other.
  */
-let redis: TestRedis;
+let pair: ReplicaPair;
 let w: AuthWorld;
 let other: Harness;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  w = await startAuthWorld(redis.url);
-  other = await startOtherReplica(redis.url, w);
+  pair = await startReplicaPair();
+  ({ w, other } = pair);
 });
 afterAll(async () => {
-  await other?.close();
-  await w?.h.close();
-  await redis?.stop();
+  await pair?.close();
 });
 
 

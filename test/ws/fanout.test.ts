@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
+import { call, startApiProcess, startApiProcesses, type ApiProcess } from '../helpers/processes.js';
 import { clientPool, type RecordingClient } from '../helpers/ws-client.js';
 
 let redis: TestRedis;
@@ -16,8 +16,7 @@ const ws = (p: ApiProcess, query = '') => p.base.replace('http', 'ws') + '/' + q
 
 beforeAll(async () => {
   redis = await startRedis();
-  const started = await Promise.all([0, 1, 2].map(() => startApiProcess(redis.url, prefix)));
-  [A, B, C] = [started[0]!, started[1]!, started[2]!];
+  [A, B, C] = await startApiProcesses(3, redis.url, prefix);
   all.push(A, B, C);
 }, 60_000);
 afterAll(async () => {

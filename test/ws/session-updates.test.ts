@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { call, startApiProcess, type ApiProcess } from '../helpers/processes.js';
+import { call, startApiProcesses, type ApiProcess } from '../helpers/processes.js';
 import { clientPool } from '../helpers/ws-client.js';
 
 /**
@@ -20,8 +20,7 @@ const ws = (p: ApiProcess, query = '') => p.base.replace('http', 'ws') + '/' + q
 
 beforeAll(async () => {
   redis = await startRedis();
-  const started = await Promise.all([0, 1].map(() => startApiProcess(redis.url, prefix, { SESSION_UPDATE_COALESCE_MS: '250' })));
-  [A, B] = [started[0]!, started[1]!];
+  [A, B] = await startApiProcesses(2, redis.url, prefix, { SESSION_UPDATE_COALESCE_MS: '250' });
 }, 60_000);
 afterAll(async () => {
   await pool.closeAll();
