@@ -33,6 +33,7 @@ import { entityKind } from '../commit.js';
  * flight (`spawn-slots:`) and each user's WebSocket counts (`{u:<id>}:ws-sockets`).
  */
 export const BACKUP_FORMAT = 'maestro-backup';
+/** Version of the backup format this code writes and restores (a restore refuses any other). */
 export const BACKUP_VERSION = 1;
 const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:', 'ready:'];
 /** Optimistic reads of a slot before falling back to a copy made in one atomic step. */

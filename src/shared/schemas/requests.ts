@@ -23,6 +23,7 @@ export interface Limits {
   metadata: number;
 }
 
+/** The request limits when config sets none: characters for title/text/id, entries for arrays, bytes for metadata. */
 export const DEFAULT_LIMITS: Limits = { title: 500, text: 100 * 1024, id: 128, array: 1000, metadata: 64 * 1024 };
 
 /** Timeline and session-event `type`: any lowercase word (contract 00 "Input"). */
@@ -254,6 +255,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
 
 /** The schema set type. */
 export type RequestSchemas = ReturnType<typeof requestSchemas>;
+/** Parsed request bodies and queries, as the routes hand them to the stores. */
 export type ProjectCreate = z.output<RequestSchemas['projectCreate']>;
 export type ProjectUpdate = z.output<RequestSchemas['projectUpdate']>;
 export type TaskCreate = z.output<RequestSchemas['taskCreate']>;
