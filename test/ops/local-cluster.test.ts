@@ -28,7 +28,8 @@ describe.runIf(hasNginx)('npm run cluster (redis + 2 API replicas + worker + ngi
     const t = (await call(cluster.url, 'POST', '/api/v1/tasks', { projectId: p.id, title: 't' })).body;
     const s = await call(cluster.url, 'POST', '/api/v1/sessions/spawn', { projectId: p.id, taskIds: [t.id] });
     expect(s.status).toBe(201);
-    await ws.until(() => ws.events().some((e) => e.type === 'session:spawn'));
+    // the spawn's last event: its frames may reach the client through nginx in separate reads
+    await ws.until(() => ws.events().some((e) => e.type === 'task:session_added'));
     expect(ws.events().map((e) => e.type)).toEqual(['project:created', 'task:created', 'session:updated', 'session:spawn', 'task:session_added']);
     await ws.close();
   });
