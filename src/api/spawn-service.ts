@@ -184,7 +184,19 @@ export class SpawnService {
       await this.slots.release(actor.id, sessionId).catch(() => undefined);
       throw err;
     }
-    const manifestPath = `${this.config.SESSION_DIR}/${created.id}/manifest.json`;
+    if (created.replayed) {
+      // A retry (same Idempotency-Key) of a spawn whose session was made: no second session and no
+      // second job. This attempt's slot goes; the job is made only if the first attempt never queued
+      // it and the session still waits for it (issue 13, item 2).
+      if (created.id !== sessionId) await this.slots.release(actor.id, sessionId).catch(() => undefined);
+      const queued = await this.queue.getJob(created.id);
+      if (!queued) {
+        const current = await this.stores.sessions.doc(actor, created.id);
+        if ((JSON.parse(current.json) as { status?: string }).status !== 'spawning') {
+          return { status: 202, body: this.acceptedBody(created.id, current.json) };
+        }
+      }
+    }
     // No credential in the job (contract 00 "Spawn"): the worker acts for `actorId` itself.
     const data: SpawnJobData = {
       sessionId: created.id,
@@ -205,10 +217,7 @@ export class SpawnService {
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 7 * 86_400 },
     });
-    const accepted = (): SpawnAnswer => ({
-      status: 202,
-      body: { success: true, sessionId: created.id, manifestPath, message: 'Spawn request accepted', session: JSON.parse(created.json) },
-    });
+    const accepted = (): SpawnAnswer => ({ status: 202, body: this.acceptedBody(created.id, created.json) });
     if (async || this.config.SPAWN_WAIT_MS === 0) return accepted();
     let result: SpawnJobResult;
     try {
@@ -240,6 +249,12 @@ export class SpawnService {
           return undefined;
         });
     return { status: 201, body: key ? { ...body, apiKey: key.key, apiKeyId: key.id } : body, replayable: body };
+  }
+
+  /** The body of a 202 (contract 00 "Spawn": accepted, follow `session:spawn`): the session as JSON text. */
+  private acceptedBody(sessionId: string, sessionJson: string): Record<string, unknown> {
+    const manifestPath = `${this.config.SESSION_DIR}/${sessionId}/manifest.json`;
+    return { success: true, sessionId, manifestPath, message: 'Spawn request accepted', session: JSON.parse(sessionJson) };
   }
 
   /**

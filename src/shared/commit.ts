@@ -1,6 +1,7 @@
 import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError } from './errors.js';
 import type { ScriptedRedis } from './redis-scripts.js';
 import { countEvent } from './metrics.js';
+import { currentOutcome } from './idempotency/request-outcome.js';
 
 /**
  * What the render script can produce (redis-scripts/render-lib.lua `render`): an entity's stored
@@ -29,6 +30,13 @@ export class VersionConflict extends Error {
 export interface CommitResult {
   eventIds: string[];
   renders: (string | null)[];
+  /**
+   * True when nothing was written because the current request's `Idempotency-Key` already made this
+   * commit (a retry): `eventIds` and `renders` are the first attempt's. The caller undoes what it
+   * wrote outside the commit for this attempt (a lookup of an id it generated) and skips what the
+   * first attempt already did after its commit.
+   */
+  replayed: boolean;
 }
 
 /**
@@ -76,6 +84,8 @@ export class Commit {
     readonly now: number,
     private readonly channel: string,
     private readonly maxlen: number,
+    /** The slot's record of a request's `Idempotency-Key` (`RequestOutcome.id` → key), see `exec`. */
+    private readonly outcomeKeyOf?: (outcomeId: string) => string,
   ) {
     this.k(stream);
     this.k(revision);
@@ -210,8 +220,18 @@ export class Commit {
    * Applies the change. Throws NotFoundError for a failed `exists`, VersionConflict for a failed
    * `check`/`fieldIs`, AppError 409 for a failed `absent` or a key of the wrong type (nothing is
    * written then); Redis errors propagate (→ 503 upstream).
+   *
+   * Inside a request with an `Idempotency-Key` (request-outcome.ts) the result is recorded in this
+   * same step under the key in this slot, as the request's n-th commit; when the record holds it
+   * already (a retry of a request whose commit was made), nothing is written and the recorded result
+   * comes back with `replayed: true` (contract 00 "Concurrency and retries"). A record of another
+   * request body → 409 CONFLICT.
    */
   async exec(redis: ScriptedRedis): Promise<CommitResult> {
+    const request = this.outcomeKeyOf ? currentOutcome() : undefined;
+    const record = request ? this.outcomeKeyOf!(request.id) : undefined;
+    const ordinal = request && record ? (request.commits.get(record) ?? 0) + 1 : 0;
+    const outcome = request && record ? { k: this.k(record), f: `c${ordinal}`, h: request.hash, ttl: request.ttlSeconds } : undefined;
     const arg = JSON.stringify({
       ops: this.ops,
       events: this.events,
@@ -221,12 +241,14 @@ export class Commit {
       channel: this.channel,
       maxlen: this.maxlen,
       docs: this.docs,
+      ...(outcome ? { outcome } : {}),
     });
     let out: (string | number | null)[];
     try {
       out = await redis.maestroCommit(this.keys.length, ...this.keys, arg);
     } catch (err) {
       const msg = err instanceof Error ? err.message : '';
+      if (msg.includes('MAESTRO_IDEMPOTENCY')) throw new AppError(409, 'CONFLICT', 'Idempotency-Key was already used with a different request');
       const m = /MAESTRO_(GONE|VERSION|EXISTS|NOTEMPTY|TYPE) (\d+)(?: (\d+))?/.exec(msg);
       if (!m) throw err;
       const idx = Number(m[2]);
@@ -237,13 +259,32 @@ export class Commit {
       if (m[1] === 'EXISTS') throw new AppError(409, 'CONFLICT', `${role.resource} with id '${role.id}' already exists`);
       throw new VersionConflict(idx, Number(m[3] ?? 0));
     }
-    const n = Number(out[0]);
-    for (const e of this.events) countEvent(String(e.type));
+    if (request && record) request.commits.set(record, ordinal);
+    const replayed = typeof out[0] === 'string' && out[0].startsWith('replayed ');
+    const n = replayed ? Number(String(out[0]).slice(9)) : Number(out[0]);
+    if (!replayed) for (const e of this.events) countEvent(String(e.type));
     return {
       eventIds: out.slice(1, 1 + n).map(String),
       renders: out.slice(1 + n).map((x) => (x === null || x === undefined ? null : String(x))),
+      replayed,
     };
   }
+}
+
+/**
+ * True when `err` says for sure that a commit wrote nothing (a refused precondition, a validation or
+ * access error: AppError, VersionConflict); false for a Redis error (a timeout, a lost connection),
+ * after which the commit may have been applied all the same. What a store wrote before its commit (an
+ * id → project lookup) is taken back only in the first case: the write of a commit that timed out on
+ * the replica may have run in Redis, and a retry finds it (issue 13, item 2).
+ */
+export function nothingWritten(err: unknown): boolean {
+  return err instanceof AppError || err instanceof VersionConflict;
+}
+
+/** The `id` of an entity's rendered JSON (a replayed commit's render names the first attempt's entity). */
+export function renderedId(json: string): string {
+  return (JSON.parse(json) as { id: string }).id;
 }
 
 /**

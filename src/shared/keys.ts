@@ -105,6 +105,14 @@ export class Keys {
     return `${this.tag(projectId)}:manifest:${sessionId}`;
   }
 
+  /**
+   * A request's `Idempotency-Key` record in project `projectId`'s slot (hash: `h` = request hash,
+   * `c<n>` = the result of its n-th commit; commit.lua `outcome`). `outcomeId`: request-outcome.ts.
+   */
+  commitOutcome(projectId: string, outcomeId: string): string {
+    return `${this.tag(projectId)}:idem:${outcomeId}`;
+  }
+
   /** Templates share one hash tag: the index, the documents and their event stream. */
   get templateIndex(): string {
     return `${this.prefix}{templates}:index`;
@@ -125,6 +133,10 @@ export class Keys {
   /** The templates' key registry (see `registry`). */
   get templateRegistry(): string {
     return `${this.prefix}{templates}:keys`;
+  }
+  /** A request's `Idempotency-Key` record in the templates' slot (see `commitOutcome`). */
+  templateCommitOutcome(outcomeId: string): string {
+    return `${this.prefix}{templates}:idem:${outcomeId}`;
   }
   /** The templates' change counter (see `revision`). */
   get templateRevision(): string {

@@ -4,7 +4,14 @@
 -- the slot's key names: every key a commit writes is added while it exists and removed once it does
 -- not, so a backup lists a project's keys in one step; see backup.ts).
 -- ARGV[1]: JSON { ops = [...], events = [...], render = [...], now = "ms" (a string), projectId = "…",
---                 channel = "…", maxlen = n, docs = [[k, kind], …] (the entity keys among KEYS) }
+--                 channel = "…", maxlen = n, docs = [[k, kind], …] (the entity keys among KEYS),
+--                 outcome = { k, f, h, ttl }? }
+-- outcome (a request with an Idempotency-Key; contract 00 "Concurrency and retries"): KEYS[k] is the
+-- key's record in this slot (hash: h = the request's hash, c<n> = the result of the request's n-th
+-- commit, field f). When f is there already, the commit is not applied again: its stored result is
+-- returned with 'replayed <n>' in place of n; a record of another request fails 'MAESTRO_IDEMPOTENCY'.
+-- Otherwise the result is stored under f in this same step (TTL ttl s), so a retry finds it whatever
+-- happened to the replica that made the commit.
 -- ops (k = 1-based index into KEYS):
 --   {op='check', k, version}  fail 'MAESTRO_VERSION <k> <current>' unless HGET version == version
 --   {op='exists', k} / {op='absent', k}  fail 'MAESTRO_GONE <k>' / 'MAESTRO_EXISTS <k>'
@@ -27,6 +34,17 @@
 -- Returns: { n, id1…idn, render1… } (a missing entity renders as nil).
 local req = cjson.decode(ARGV[1])
 local ops = req.ops
+
+local outcome = req.outcome
+if outcome then
+  local stored = redis.call('HMGET', KEYS[outcome.k], 'h', outcome.f)
+  if stored[1] and stored[1] ~= outcome.h then return redis.error_reply('MAESTRO_IDEMPOTENCY') end
+  if stored[2] then
+    local result = cjson.decode(stored[2])
+    result[1] = 'replayed ' .. result[1]
+    return result
+  end
+end
 
 -- No commit is ever half-applied (security issue 11, item 14): a write to a key of another type would
 -- fail mid-script after earlier writes were made, so every key is checked for the type its ops need
@@ -212,5 +230,10 @@ end
 if #(req.events or {}) > 0 and rev % 64 == 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', req.maxlen) end
 for _, r in ipairs(req.render or {}) do
   out[#out + 1] = render(r.kind, KEYS[r.k])
+end
+if outcome then
+  -- not in the slot's key registry: a record is transient (it expires), not part of a backup
+  redis.call('HSET', KEYS[outcome.k], 'h', outcome.h, outcome.f, cjson.encode(out))
+  redis.call('EXPIRE', KEYS[outcome.k], outcome.ttl)
 end
 return out

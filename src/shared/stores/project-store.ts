@@ -10,6 +10,7 @@ import { readDoc, versionOf, type Rendered } from './documents.js';
 import type { StoreContext } from './store-context.js';
 import { newId } from '../schemas/entities.js';
 import { withRetry, type Commit } from '../commit.js';
+import { currentOutcome, stableId } from '../idempotency/request-outcome.js';
 
 
 /** How long a deleted project's event stream is kept for replay, in ms. */
@@ -38,10 +39,16 @@ export class ProjectStore {
     return (await this.ctx.redis.exists(this.ctx.keys.project(id))) === 1;
   }
 
-  /** Creates a project: name trimmed, defaults per contract 01; emits `project:created`. */
+  /**
+   * Creates a project: name trimmed, defaults per contract 01; emits `project:created`. Under an
+   * `Idempotency-Key` its id and creation time are those of the key's first attempt (request-outcome.ts
+   * `stableId`): a retry's commit goes to the same slot, where the first attempt's result is recorded,
+   * and its index entry is the same (contract 00 "Concurrency and retries").
+   */
   async create(actor: Principal, input: ProjectCreate): Promise<Rendered> {
-    const now = this.ctx.clock();
-    const id = newId('proj', now);
+    const stable = currentOutcome();
+    const now = stable?.firstClaimMs ?? this.ctx.clock();
+    const id = stableId('proj') ?? newId('proj', now);
     const { keys } = this.ctx;
     authorize(actor, 'project:create', {}, () => new NotFoundError('Project', id));
     await this.ctx.redis.zadd(keys.projectIndex, 0, indexMember(now, id));

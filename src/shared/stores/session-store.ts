@@ -12,7 +12,7 @@ import type {
   SessionUpdate,
   TaskTimeline,
 } from '../schemas/requests.js';
-import { VersionConflict, withRetry, type Commit } from '../commit.js';
+import { nothingWritten, renderedId, VersionConflict, withRetry, type Commit, type CommitResult } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
 import { pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
 import type { ProjectStore } from './project-store.js';
@@ -346,6 +346,13 @@ export class SessionStore {
         }
         return c.render('session', key).exec(this.ctx.redis);
       });
+      // A retry of a create that was made (Idempotency-Key): nothing was replaced now, and the session
+      // is the first attempt's; a lookup of this attempt's new id goes.
+      const made = res.replayed ? renderedId(res.renders[0]!) : id;
+      if (res.replayed) {
+        replaced = undefined;
+        if (claim.wrote && made !== id) await this.ctx.redis.del(k.sessionLookup(id)).catch(() => undefined);
+      }
       // Replaced: its keys die with it (item 6), its files go.
       if (replaced) {
         await this.endKeys(replaced.keyIds);
@@ -353,24 +360,27 @@ export class SessionStore {
       }
       // A new session's lists are short (its start and one entry per task): whole is the render.
       if (view === 'whole') return { json: res.renders[0]!, version: 1 };
-      return (await this.read(pid, id, 'view')) ?? { json: res.renders[0]!, version: 1 };
+      return (await this.read(pid, made, 'view')) ?? { json: res.renders[0]!, version: 1 };
     } catch (err) {
-      // Nothing was written: take back the id claim this call made (item 15: no orphan lookup).
-      if (claim.wrote) await this.ctx.redis.del(k.sessionLookup(id)).catch(() => undefined);
+      // Nothing was written: take back the id claim this call made (item 15: no orphan lookup). After a
+      // Redis error the session may exist: its lookup stays (issue 13, item 2).
+      if (claim.wrote && nothingWritten(err)) await this.ctx.redis.del(k.sessionLookup(id)).catch(() => undefined);
       throw err;
     }
   }
 
   /**
    * Creates the session of a spawn (contract 04 step 1-2): status `spawning`, no events yet, task links
-   * on both sides and, for `strategy: 'queue'`, the queue — all in one atomic step. Returns its id.
+   * on both sides and, for `strategy: 'queue'`, the queue — all in one atomic step. Returns its id;
+   * `replayed` when a retry under the same Idempotency-Key found it made by the first attempt (the id is
+   * then that attempt's).
    */
   async createForSpawn(
     actor: Principal,
     input: SpawnSessionInput,
     queueDoc?: (id: string, now: number) => string,
     id = newId('sess', this.ctx.clock()),
-  ): Promise<Rendered & { id: string }> {
+  ): Promise<Rendered & { id: string; replayed: boolean }> {
     const pid = input.projectId;
     const now = this.ctx.clock();
     await this.ctx.redis.set(this.ctx.keys.sessionLookup(id), pid);
@@ -386,8 +396,18 @@ export class SessionStore {
       ownerId: actor.id,
     });
     if (queueDoc) c.hset(this.ctx.keys.queue(pid, id), { doc: queueDoc(id, now), version: '1' });
-    const res = await c.render('session', key).exec(this.ctx.redis);
-    return { id, json: res.renders[0]!, version: 1 };
+    let res: CommitResult;
+    try {
+      res = await c.render('session', key).exec(this.ctx.redis);
+    } catch (err) {
+      if (nothingWritten(err)) await this.ctx.redis.del(this.ctx.keys.sessionLookup(id)).catch(() => undefined);
+      throw err;
+    }
+    if (!res.replayed) return { id, json: res.renders[0]!, version: 1, replayed: false };
+    // A retry of a spawn whose session was made (Idempotency-Key): that session, not this id.
+    const made = renderedId(res.renders[0]!);
+    if (made !== id) await this.ctx.redis.del(this.ctx.keys.sessionLookup(id)).catch(() => undefined);
+    return { id: made, json: res.renders[0]!, version: 1, replayed: true };
   }
 
   /**

@@ -59,11 +59,14 @@ export class StoreContext {
       now,
       this.keys.eventsChannel,
       this.config.EVENT_STREAM_MAXLEN,
+      (outcomeId) => this.keys.commitOutcome(projectId, outcomeId),
     );
   }
 
   /** A new atomic change of the templates' slot. */
   templateCommit(now = this.clock()): Commit {
-    return new Commit(this.keys.templateEvents, this.keys.templateRevision, this.keys.templateRegistry, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN);
+    return new Commit(this.keys.templateEvents, this.keys.templateRevision, this.keys.templateRegistry, null, now, this.keys.eventsChannel, this.config.EVENT_STREAM_MAXLEN, (outcomeId) =>
+      this.keys.templateCommitOutcome(outcomeId),
+    );
   }
 }

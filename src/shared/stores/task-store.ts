@@ -4,7 +4,7 @@ import type { Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
 import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
-import { withRetry } from '../commit.js';
+import { nothingWritten, withRetry } from '../commit.js';
 import { decodeFields, encodeFields } from './entity-codec.js';
 import { readDoc, versionOf, type Rendered } from './documents.js';
 import { pageIndex, pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
@@ -87,10 +87,13 @@ export class TaskStore {
     for (const idx of this.indexKeys(pid, 'todo', parentId)) c.zadd(idx, member);
     try {
       const res = await c.eventRender('task:created', 'task', key).render('task', key).exec(this.ctx.redis);
-      this.ctx.taskProject.set(id, pid);
+      // a retry of a create that was made (Idempotency-Key): the first attempt's task, not this id
+      if (res.replayed) await this.ctx.redis.del(keys.taskLookup(id)).catch(() => undefined);
+      else this.ctx.taskProject.set(id, pid);
       return { json: res.renders[0]!, version: 1 };
     } catch (err) {
-      await this.ctx.redis.del(keys.taskLookup(id)).catch(() => undefined);
+      // after a Redis error the task may exist: its lookup stays (issue 13, item 2)
+      if (nothingWritten(err)) await this.ctx.redis.del(keys.taskLookup(id)).catch(() => undefined);
       throw err;
     }
   }
