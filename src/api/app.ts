@@ -31,13 +31,14 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.config.TRUST_PROXY);
+  const untimed = (path: string) => /\/sessions\/spawn$/.test(path);
   // Request id, the request's log line, metrics, timeout, security and CORS headers: one layer.
   app.use(
     requestBasics({
       logger: deps.logger,
       metrics: deps.metrics,
       timeoutMs: deps.config.REQUEST_TIMEOUT_MS,
-      untimed: (path) => /\/sessions\/spawn$/.test(path),
+      untimed,
       cors: deps.config.CORS_ENABLED ? { origins: deps.config.CORS_ORIGINS, credentials: deps.config.CORS_CREDENTIALS } : undefined,
     }),
   );
@@ -57,7 +58,11 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       authenticate(deps.auth),
       limits.perPrincipal,
       limits.spawn && onlyFor('POST', ['/sessions/spawn'], limits.spawn),
-      idempotency(deps.redis, deps.stores.ctx.keys, deps.config.IDEMPOTENCY_TTL_SECONDS),
+      idempotency(deps.redis, deps.stores.ctx.keys, {
+        ttlSeconds: deps.config.IDEMPOTENCY_TTL_SECONDS,
+        // a claim is held for the request's time limit plus the lease (a spawn's is its wait)
+        leaseMs: (req) => (untimed(req.path) ? deps.config.SPAWN_WAIT_MS : deps.config.REQUEST_TIMEOUT_MS || 30_000) + deps.config.IDEMPOTENCY_LEASE_MS,
+      }),
     ]),
   );
   const openapi = Router();

@@ -106,6 +106,12 @@ const envSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: int(5000, 100, 600_000),
   EVENT_STREAM_MAXLEN: int(10_000, 100, 10_000_000),
   IDEMPOTENCY_TTL_SECONDS: int(86_400, 60, 30 * 86_400),
+  /**
+   * How long an Idempotency-Key stays "in progress" after its request's time limit (REQUEST_TIMEOUT_MS,
+   * or SPAWN_WAIT_MS for a spawn), ms: then a retry takes the key over (contract 00 "Concurrency and
+   * retries"; issue 13, item 1).
+   */
+  IDEMPOTENCY_LEASE_MS: int(5_000, 0, 600_000),
   BODY_LIMIT_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
   MAX_TITLE_LENGTH: int(500, 1, 100_000),
   MAX_TEXT_BYTES: int(100 * 1024, 1, 10 * 1024 * 1024),

@@ -19,6 +19,8 @@ const SCRIPTS = {
   maestroRefreshRotate: load('refresh-rotate', false),
   maestroSlotAcquire: load('slot-acquire', false),
   maestroDocRebuild: load('doc-rebuild'),
+  maestroIdempotencyClaim: load('idempotency-claim', false),
+  maestroIdempotencyRelease: load('idempotency-release', false),
 } as const;
 
 /** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
@@ -38,6 +40,10 @@ export interface ScriptCommands {
   /** Stores an entity hash's document from its fields (+ in registry KEYS[2]): 1, or 0 when gone (doc-rebuild.lua). */
   maestroDocRebuild(numKeys: 1, key: string, kind: string): Promise<number>;
   maestroDocRebuild(numKeys: 2, key: string, registry: string, kind: string): Promise<number>;
+  /** Takes or finds an Idempotency-Key record: `[outcome, …]` (idempotency-claim.lua). */
+  maestroIdempotencyClaim(numKeys: 1, key: string, hash: string, leaseMs: string, ttlSeconds: string): Promise<string[]>;
+  /** Ends a pending Idempotency-Key record's hold: 1 released, 0 not pending (idempotency-release.lua). */
+  maestroIdempotencyRelease(numKeys: 1, key: string): Promise<number>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

@@ -162,8 +162,9 @@ describe('fault: Redis slowed with DEBUG SLEEP', () => {
     const retried = await Promise.all(Array.from({ length: 10 }, (_, i) => keyed(i)));
     const tasks = (await streamEvents(raw, prefix, project.id)).filter((e) => e.type === 'task:created').map((e) => e.data as { id: string; title: string });
     const committed = Array.from({ length: 10 }, (_, i) => tasks.filter((t) => t.title === `idem${i}`).map((t) => t.id));
-    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => raw.get(`${prefix}idem:local-admin:fault-retry-${i}`)));
-    const ttls = await Promise.all(Array.from({ length: 10 }, (_, i) => raw.ttl(`${prefix}idem:local-admin:fault-retry-${i}`)));
+    // the records (src/api/middleware/idempotency.ts): per credential scope, `u:<user id>` here
+    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => raw.hget(`${prefix}idem:u:local-admin:fault-retry-${i}`, 'state')));
+    const ttls = await Promise.all(Array.from({ length: 10 }, (_, i) => raw.ttl(`${prefix}idem:u:local-admin:fault-retry-${i}`)));
     idempotentRetry = { committed, retried };
     console.log(
       '[fault 4b: Idempotency-Key retry after a 503 timeout]',
@@ -172,7 +173,7 @@ describe('fault: Redis slowed with DEBUG SLEEP', () => {
         firstCommitted: committed.filter((ids) => ids.length > 0).length,
         tasksPerKey: committed.map((ids) => ids.length),
         retryAnswers: [...new Set(retried.map((r) => `${r.status}${r.replayed ? ' replayed' : ''} ${r.body.message ?? ''}`.trim()))],
-        claimsStillPending: claims.filter((c) => c?.includes('"pending"')).length,
+        claimsStillPending: claims.filter((c) => c === 'pending').length,
         claimTtlSeconds: Math.min(...ttls),
       }),
     );

@@ -37,6 +37,7 @@ describe('fault: live events racing a resume', () => {
       while (writing) await call(B.base, 'POST', '/api/v1/tasks', { projectId: p.id, title: `w${n++}` });
     })();
     let reordered = 0;
+    let delivered = 0;
     for (let trial = 0; trial < 10; trial++) {
       // the position the client had: a little in the past, so there is something to replay
       const seen = await connect(A.base.replace('http', 'ws') + '/');
@@ -54,12 +55,14 @@ describe('fault: live events racing a resume', () => {
       const ids = c.events().map((e) => e.id);
       const sorted = [...ids].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
       if (JSON.stringify(sorted) !== JSON.stringify(ids)) reordered++;
+      delivered += ids.length;
       expect(new Set(ids).size).toBe(ids.length);
       expect(key(ids[0]) > key(since)).toBe(true);
       await c.close();
     }
     writing = false;
     await writer;
+    console.log('[fault 13.5: resume sent 20 ms after connecting, writes on the other replica]', JSON.stringify({ trials: 10, writes: n, eventsDelivered: delivered, reorderedTrials: reordered }));
     expect(n).toBeGreaterThan(20);
     expect(reordered).toBe(0);
   }, 60_000);

@@ -62,9 +62,12 @@ describe('fault: spawns left spawning', () => {
     await h.redis.hset(key, 'status', '"spawning"', 'metadata', '{}');
     await h.redis.del(`${key}:doc`); // read from the fields, as written outside a commit
     await h.redis.zadd(`${h.prefix}spawn-slots:all`, 0, failed);
+    const left = Date.now();
 
+    const finishedMs: number[] = [];
     for (const sid of [lost, failed]) {
       await waitFor(async () => (await h.req('GET', `/api/v1/sessions/${sid}`)).body.status === 'failed', 15_000, `session ${sid} failed`);
+      finishedMs.push(Date.now() - left);
       const s = (await h.req('GET', `/api/v1/sessions/${sid}`)).body;
       expect(s.metadata.error).toMatch(/finished by the reconciler/);
       expect(s.completedAt).toEqual(expect.any(Number));
@@ -73,6 +76,9 @@ describe('fault: spawns left spawning', () => {
     expect((await h.req('GET', `/api/v1/sessions/${failed}`)).body.metadata.error).toMatch(/Manifest generation failed/);
     const updates = (await h.events(p.id)).slice(before).filter((e) => e.type === 'session:updated' && e.data.status === 'failed' && /reconciler/.test(e.data.metadata?.error));
     expect([...new Set(updates.map((e) => e.data.id))].sort()).toEqual([failed, lost].sort());
+    const stillSpawning = (await h.req('GET', `/api/v1/sessions?projectId=${p.id}&status=spawning`)).body.length;
+    console.log('[fault 13.4: spawns left spawning (job gone; failed job, session not marked), reconciler every 1 s]', JSON.stringify({ spawns: 2, finishedMs, spawnsLeftSpawning: stillSpawning }));
+    expect(stillSpawning).toBe(0);
     expect(await h.redis.zcard(`${h.prefix}spawn-slots:all`)).toBe(0);
   }, 60_000);
 });

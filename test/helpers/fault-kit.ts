@@ -128,16 +128,18 @@ export interface Outcome {
   end: number;
   /** What the request was about (e.g. the unique title it wrote). */
   tag: string;
+  /** `Idempotent-Replayed: true` was on the answer (a stored response of an Idempotency-Key). */
+  replayed?: boolean;
   error?: string;
 }
 
 /** One request with a hard client-side timeout; never throws (a failure is status 0). */
-export async function attempt(base: string, method: string, path: string, body: unknown, tag: string, timeoutMs = 15_000): Promise<Outcome> {
+export async function attempt(base: string, method: string, path: string, body: unknown, tag: string, timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<Outcome> {
   const start = Date.now();
   try {
     const res = await fetch(base + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -148,7 +150,7 @@ export async function attempt(base: string, method: string, path: string, body: 
     } catch {
       /* keep the text */
     }
-    return { status: res.status, body: parsed, retryAfter: res.headers.get('retry-after'), start, end: Date.now(), tag };
+    return { status: res.status, body: parsed, retryAfter: res.headers.get('retry-after'), replayed: res.headers.get('idempotent-replayed') === 'true', start, end: Date.now(), tag };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     return { status: 0, body: undefined, retryAfter: null, start, end: Date.now(), tag, error: e.cause?.code ?? e.cause?.message ?? e.name };

@@ -12,6 +12,8 @@ export interface TestRedis {
   stop(hard?: boolean): Promise<void>;
   /** Starts it again on the same port and data dir (AOF keeps data when `appendonly`). */
   restart(): Promise<void>;
+  /** Sends a signal to the server process (SIGSTOP stalls it, SIGCONT resumes it). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -82,6 +84,9 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
       await stop(hard);
     },
     restart: launch,
+    signal: (sig) => {
+      child?.kill(sig);
+    },
   };
 }
 
@@ -97,6 +102,9 @@ async function startContainer(): Promise<TestRedis> {
     },
     restart: async () => {
       throw new Error('restart is not supported with testcontainers');
+    },
+    signal: () => {
+      throw new Error('signals are not supported with testcontainers');
     },
   };
 }

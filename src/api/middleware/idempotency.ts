@@ -1,21 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
-import { ConflictError, ValidationError } from '../../shared/errors.js';
+import type { Request, RequestHandler, Response } from 'express';
+import { AppError, ConflictError, ValidationError } from '../../shared/errors.js';
 import type { Keys } from '../../shared/keys.js';
 import type { RedisClient } from '../../shared/redis-connection.js';
+import { withScripts, type ScriptedRedis } from '../../shared/redis-scripts.js';
 import { canRead } from '../../shared/access/policy.js';
 import { credentialScope } from '../../shared/principal.js';
+import { outcomeId, runWithOutcome } from '../../shared/idempotency/request-outcome.js';
 import type { LateResponse } from '../http.js';
-
-interface StoredResponse {
-  state: 'pending' | 'done';
-  hash: string;
-  status?: number;
-  body?: string;
-  headers?: Record<string, string>;
-  /** The project the stored result belongs to: a replay re-checks that the caller may still read it. */
-  projectId?: string;
-}
 
 /** The project a stored response's body belongs to (an entity's `projectId`, a spawn's session's, a new project's id). */
 function projectOfResponse(path: string, body: string): string | undefined {
@@ -31,33 +23,50 @@ function projectOfResponse(path: string, body: string): string | undefined {
 }
 
 const REPLAYED_HEADERS = ['content-type', 'etag', 'location'];
-/** How long a claim outlives a request timeout if its handler never reports an outcome (s). */
-const PENDING_AFTER_TIMEOUT_SECONDS = 120;
+
+/** Settings of `idempotency` (config: IDEMPOTENCY_TTL_SECONDS, REQUEST_TIMEOUT_MS + IDEMPOTENCY_LEASE_MS). */
+export interface IdempotencyOptions {
+  /** How long a finished request's response (and its commits' results) is kept for retries, s. */
+  ttlSeconds: number;
+  /** How long a claim is held for the request that made it, ms: its time limit plus a short lease. */
+  leaseMs: (req: Request) => number;
+}
 
 /**
- * `Idempotency-Key` on POST (contract 00 "Concurrency and retries"): the first response (any status
- * below 500) is stored for `ttlSeconds` and replayed for a retry with the same key and body; the same
- * key with another body → 409 CONFLICT; a retry while the first is still running → 409 CONFLICT.
- * A 5xx is not stored, so a retry runs again. Records are per credential (contract 00: per principal
- * and scope: each API key has its own, a user's tokens share one), never for an unauthenticated
- * request or an `/auth/*` route (their answers are credentials), and keep a credential-bearing
- * response without its secret (`res.locals.replayBody`, see sendJson). A replay re-checks that the
- * caller may still read the result's project. A request answered 503 by the
- * request timeout keeps its claim until its handler finishes, and then the handler's real outcome is
- * stored: a retry gets 409 "still in progress" meanwhile and the original 201 afterwards — never a
- * second write.
+ * `Idempotency-Key` on POST (contract 00 "Concurrency and retries"). The first request with a key
+ * claims it (held for `leaseMs`, never longer: a request that dies leaves no key blocked); its response
+ * below 500 is stored for `ttlSeconds` and replayed for a retry with the same key and body
+ * (`Idempotent-Replayed: true`); the same key with another body → 409 CONFLICT; a retry while the claim
+ * is held → 409 CONFLICT with `Retry-After`. Every commit the request makes records its result in the
+ * same atomic step (request-outcome.ts, commit.lua `outcome`), so a retry after a 5xx, a timeout or a
+ * crashed replica re-runs the handler and its commits answer what the first attempt wrote instead of
+ * writing again: the write is made once, and the retry gets its real outcome. A 5xx releases the
+ * claim at once.
+ * Records are per credential (contract 00: per principal and scope: each API key has its own, a user's
+ * tokens share one), never for an unauthenticated request or an `/auth/*` route (their answers are
+ * credentials), and keep a credential-bearing response without its secret (`res.locals.replayBody`, see
+ * sendJson). A replay re-checks that the caller may still read the result's project. A request answered
+ * 503 by the request timeout keeps its claim until its handler finishes; then the handler's real
+ * outcome is stored. Nothing here ever writes to a response that was already sent (issue 13, item 7).
  */
-export function idempotency(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHandler {
+export function idempotency(redis: RedisClient, keys: Keys, options: IdempotencyOptions): RequestHandler {
   // Decided without a promise for every request that carries no key (almost all of them).
-  const claim = withKey(redis, keys, ttlSeconds);
+  const claim = withKey(withScripts(redis), keys, options);
   return (req, res, next) => {
     if (req.method !== 'POST' || req.headers['idempotency-key'] === undefined || !req.principal || req.path.startsWith('/auth/')) return next();
     return claim(req, res, next);
   };
 }
 
+/** Replays a stored response. */
+function replay(res: Response, status: number, body: string, headers: Record<string, string>): void {
+  for (const [h, v] of Object.entries(headers)) res.setHeader(h, v);
+  res.setHeader('Idempotent-Replayed', 'true');
+  res.status(status).send(body);
+}
+
 /** The part of `idempotency` for a POST with an `Idempotency-Key` and a principal. */
-function withKey(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHandler {
+function withKey(redis: ScriptedRedis, keys: Keys, options: IdempotencyOptions): RequestHandler {
   return async (req, res, next) => {
     const key = req.get('idempotency-key')!;
     const caller = req.principal!;
@@ -73,69 +82,108 @@ function withKey(redis: RedisClient, keys: Keys, ttlSeconds: number): RequestHan
       .update('\0')
       .update(JSON.stringify(req.body ?? {}))
       .digest('hex');
-    const redisKey = keys.idempotency(credentialScope(caller), key);
-    const pending: StoredResponse = { state: 'pending', hash };
-    const claimed = await redis.set(redisKey, JSON.stringify(pending), 'EX', ttlSeconds, 'NX');
-    if (claimed !== 'OK') {
-      const raw = await redis.get(redisKey);
-      const stored = raw ? (JSON.parse(raw) as StoredResponse) : undefined;
-      if (!stored) throw new ConflictError('Idempotency-Key expired during the request; retry');
-      if (stored.hash !== hash) throw new ConflictError('Idempotency-Key was already used with a different request');
-      if (stored.state === 'pending') throw new ConflictError('A request with this Idempotency-Key is still in progress');
-      if (stored.projectId && !canRead(caller, stored.projectId)) throw new ConflictError('Idempotency-Key was used for a result this credential cannot read');
-      for (const [h, v] of Object.entries(stored.headers ?? {})) res.setHeader(h, v);
-      res.setHeader('Idempotent-Replayed', 'true');
-      res.status(stored.status ?? 200).send(stored.body ?? '');
+    const scope = credentialScope(caller);
+    const redisKey = keys.idempotency(scope, key);
+    const release = () => redis.maestroIdempotencyRelease(1, redisKey).then(
+      () => undefined,
+      () => undefined,
+    );
+    let answer: string[];
+    try {
+      answer = await redis.maestroIdempotencyClaim(1, redisKey, hash, String(options.leaseMs(req)), String(options.ttlSeconds));
+    } catch (err) {
+      // The claim may have been made all the same (a command timeout): let a retry have the key
+      // as soon as Redis answers again rather than after the lease.
+      void release();
+      throw err;
+    }
+    const [outcome, ...rest] = answer;
+    if (outcome === 'conflict') throw new ConflictError('Idempotency-Key was already used with a different request');
+    if (outcome === 'busy') {
+      const seconds = Math.max(1, Math.ceil(Number(rest[0]) / 1000));
+      throw new AppError(409, 'CONFLICT', 'A request with this Idempotency-Key is still in progress', { headers: { 'Retry-After': String(seconds) } });
+    }
+    if (outcome === 'done' || outcome === 'legacy') {
+      const [status, body, headers, projectId] =
+        outcome === 'done'
+          ? [Number(rest[0]), rest[1] ?? '', JSON.parse(rest[2] ?? '{}') as Record<string, string>, rest[3] || undefined]
+          : (() => {
+              const v = JSON.parse(rest[0]!) as { status?: number; body?: string; headers?: Record<string, string>; projectId?: string };
+              return [v.status ?? 200, v.body ?? '', v.headers ?? {}, v.projectId] as const;
+            })();
+      if (projectId && !canRead(caller, projectId)) throw new ConflictError('Idempotency-Key was used for a result this credential cannot read');
+      if (!res.headersSent) replay(res, status, body, headers);
+      return;
+    }
+    if (res.headersSent) {
+      // answered (503, the request timeout) while claiming: the write never ran, so a retry may run it
+      void release();
       return;
     }
     const store = (status: number, bodyText: string, headers: Record<string, string>): Promise<void> => {
-      if (status >= 500) return redis.del(redisKey).then(() => undefined);
+      if (status >= 500) return release();
       const projectId = projectOfResponse(req.path, bodyText);
-      const done: StoredResponse = { state: 'done', hash, status, body: bodyText, headers, ...(projectId ? { projectId } : {}) };
-      return redis.set(redisKey, JSON.stringify(done), 'EX', ttlSeconds).then(() => undefined);
+      return redis
+        .multi()
+        .hset(redisKey, 'state', 'done', 'status', String(status), 'body', bodyText, 'headers', JSON.stringify(headers), 'projectId', projectId ?? '')
+        .hdel(redisKey, 'lease')
+        .expire(redisKey, options.ttlSeconds)
+        .exec()
+        .then(() => undefined);
     };
-    if (res.headersSent) {
-      // timed out (503) while claiming: the write never ran, so a retry may run it
-      await redis.del(redisKey).catch(() => undefined);
-      return;
-    }
     // After a timeout the handler still finishes: its real outcome is stored for the retry.
     res.locals.lateResponse = ((status, json, headers) => {
       const kept = Object.fromEntries(Object.entries(headers).filter(([h]) => REPLAYED_HEADERS.includes(h)));
       void store(status, json, kept).catch(() => undefined);
     }) satisfies LateResponse;
     captureAndStore(res, (status, sentText) => {
+      // the 503 of the request timeout: the write may still happen, so the claim stays held until
+      // lateResponse stores the outcome (or its lease ends)
+      if (res.locals.timedOut) return undefined;
       const bodyText = (res.locals.replayBody as string | undefined) ?? sentText;
-      if (res.locals.timedOut) {
-        // the 503 of the request timeout: the write may still happen, so keep the claim (bounded by
-        // a short expiry in case the handler never finishes) until lateResponse stores the outcome
-        // (not awaited: the 503 must not wait for a slow Redis)
-        void redis.expire(redisKey, PENDING_AFTER_TIMEOUT_SECONDS).catch(() => undefined);
-        return Promise.resolve();
-      }
       const headers: Record<string, string> = {};
       for (const h of REPLAYED_HEADERS) {
         const v = res.getHeader(h);
         if (v !== undefined) headers[h] = String(v);
       }
+      // a 5xx goes out at once (Redis may be what failed); its claim is released meanwhile
+      if (status >= 500) {
+        void store(status, bodyText, headers).catch(() => undefined);
+        return undefined;
+      }
       return store(status, bodyText, headers);
     });
-    next();
+    const outcomeOfRequest = {
+      id: outcomeId(scope, key),
+      hash,
+      ttlSeconds: options.ttlSeconds,
+      firstClaimMs: Number(rest[0]),
+      commits: new Map<string, number>(),
+      stableIds: 0,
+    };
+    runWithOutcome(outcomeOfRequest, () => next());
   };
 }
 
-/** Wraps `res.send` to capture the body, then stores it before the response is finished. */
-function captureAndStore(res: Response, store: (status: number, body: string) => Promise<void>): void {
+/**
+ * Wraps `res.send` to capture the body and store it (`store` returns a promise to wait for, or
+ * undefined) before the response goes out. A response already sent by then (the request timeout's 503
+ * went out while the store waited for a slow Redis) is left alone: nothing is ever written twice.
+ */
+function captureAndStore(res: Response, store: (status: number, body: string) => Promise<void> | undefined): void {
   const send = res.send.bind(res);
-  let done = false;
+  let captured = false;
   res.send = ((payload?: unknown) => {
-    if (done) return send(payload);
-    done = true;
+    if (res.headersSent) return res;
+    if (captured) return send(payload);
+    captured = true;
     const text = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : JSON.stringify(payload ?? '');
-    store(res.statusCode, text).then(
-      () => send(payload),
-      () => send(payload),
-    );
+    const stored = store(res.statusCode, text);
+    if (!stored) return send(payload);
+    const finish = () => {
+      if (!res.headersSent) send(payload);
+    };
+    stored.then(finish, finish);
     return res;
   }) as Response['send'];
 }
