@@ -116,7 +116,7 @@ const retryWindow = (t: ProxyTimeouts, read: number) => read + t.connect + 3;
 
 /**
  * `proxy_next_upstream_timeout` of WebSocket upgrades, seconds: an upgrade is passed to the other
- * replica after a quick failure (refused, connect timeout, 502/503), never after its hour-long read.
+ * replica after a quick failure (refused, connect timeout, 502), never after its hour-long read.
  */
 const WS_RETRY_WINDOW = 10;
 
@@ -125,7 +125,7 @@ const WS_RETRY_WINDOW = 10;
  * (test/ops/deploy-files.test.ts compares them directive by directive): which location proxies a
  * request (`$maestro_lane`: WebSocket upgrades; POSTs with an `Idempotency-Key`, spawn apart; PUT and
  * DELETE; the rest), each location's timeouts, and when a request is passed to the other replica:
- * GET/HEAD on connect errors, timeouts, 502 and 503; POST with a key also after it was sent
+ * GET/HEAD on connect errors, timeouts and 502 (a 503 is the API's own answer, Redis being shared: passed on, the replica kept in rotation); POST with a key also after it was sent
  * (`non_idempotent`); POST/PATCH without a key only before it was sent (nginx's rule); PUT/DELETE
  * never. Lanes are reached by an internal rewrite and proxy `$request_uri`, the target exactly as the
  * client sent it. Returns `{ http, server }`: text for the `http` block and for the `server` block.
@@ -178,19 +178,19 @@ ${apiServers.map((s) => `    server ${s} max_fails=1 fail_timeout=${t.failTimeou
       proxy_pass http://maestro_api;
       proxy_read_timeout ${t.http}s;
       proxy_send_timeout ${t.http}s;
-      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream error timeout http_502;
       proxy_next_upstream_timeout ${retryWindow(t, t.http)}s;
     }
     location ~* ^/api(/v1)?/sessions/spawn$ {
       proxy_pass http://maestro_api;
       proxy_read_timeout ${t.spawn}s;
       proxy_send_timeout ${t.spawn}s;
-      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream error timeout http_502;
       proxy_next_upstream_timeout ${retryWindow(t, t.spawn)}s;
     }
-${lane('websocket', t.websocket, 'error timeout http_502 http_503', WS_RETRY_WINDOW)}
-${lane('keyed', t.http, 'error timeout http_502 http_503 non_idempotent', retryWindow(t, t.http))}
-${lane('keyed-spawn', t.spawn, 'error timeout http_502 http_503 non_idempotent', retryWindow(t, t.spawn))}
+${lane('websocket', t.websocket, 'error timeout http_502', WS_RETRY_WINDOW)}
+${lane('keyed', t.http, 'error timeout http_502 non_idempotent', retryWindow(t, t.http))}
+${lane('keyed-spawn', t.spawn, 'error timeout http_502 non_idempotent', retryWindow(t, t.spawn))}
 ${lane('unretried', t.http, 'off')}`;
   return { http, server };
 }

@@ -137,8 +137,8 @@ describe('deploy/nginx/nginx.conf', () => {
 
   it('passes GET/HEAD and keyed POSTs to the other replica on errors, timeouts, 502 and 503 (within a window above connect + read); PUT/DELETE never', () => {
     expect(get(location('/'), 'proxy_next_upstream_tries')).toBe('2');
-    for (const loc of [location('/'), spawnLocation, lane('websocket')]) expect(get(loc, 'proxy_next_upstream')).toBe('error timeout http_502 http_503');
-    for (const loc of [lane('keyed'), lane('keyed-spawn')]) expect(get(loc, 'proxy_next_upstream')).toBe('error timeout http_502 http_503 non_idempotent');
+    for (const loc of [location('/'), spawnLocation, lane('websocket')]) expect(get(loc, 'proxy_next_upstream')).toBe('error timeout http_502');
+    for (const loc of [lane('keyed'), lane('keyed-spawn')]) expect(get(loc, 'proxy_next_upstream')).toBe('error timeout http_502 non_idempotent');
     expect(get(lane('unretried'), 'proxy_next_upstream')).toBe('off');
     for (const loc of [location('/'), spawnLocation, lane('keyed'), lane('keyed-spawn')]) {
       const window = seconds(get(loc, 'proxy_next_upstream_timeout'));
