@@ -88,16 +88,139 @@ export async function waitForPort(port: number, what: string, ms = 10_000): Prom
 }
 
 /**
- * The nginx configuration of the load balancer: the proxy settings of deploy/nginx/nginx.conf (upstream
- * `max_fails=1 fail_timeout=2s` with keep-alive, WebSocket upgrades, `Host`, `X-Forwarded-For`,
- * `X-Request-Id`, `proxy_next_upstream error timeout http_502 http_503`) and its client timeouts
- * (headers and body 20 s, send 60 s, keep-alive 65 s) on loopback, with its temp files under
- * `prefix`. Not its connection caps (`limit_conn`): every client here is 127.0.0.1, and the fault
- * suite holds 1,000 WebSockets through it. `workerConnections` (4096) bounds the clients it holds
- * (each proxied client uses two); tests with 1,000 WebSocket clients raise it.
+ * The load balancer's proxy timeouts, in seconds (issue 13 item 6); deploy/nginx/nginx.conf has the
+ * same values and says why each. A test may shorten them (e.g. `http: 3`) to see a frozen replica
+ * skipped quickly; WebSockets keep `websocket` whatever `http` is.
  */
-export function nginxConf(port: number, apiPorts: number[], prefix: string, opts: { workerConnections?: number; errorLog?: string } = {}): string {
+export interface ProxyTimeouts {
+  /** `proxy_connect_timeout` everywhere: a replica not accepting within it is down (2). */
+  connect: number;
+  /** `proxy_read_timeout`/`proxy_send_timeout` of plain HTTP: above REQUEST_TIMEOUT_MS, 30 s (35). */
+  http: number;
+  /** The same for `POST …/sessions/spawn`: above SPAWN_WAIT_MS, 30 s, exempt from the request timeout (45). */
+  spawn: number;
+  /** The same for WebSocket upgrades and the open connections (3600; the server pings every 30 s). */
+  websocket: number;
+  /** Upstream `fail_timeout`: how long one failure keeps a replica out of rotation (10). */
+  failTimeout: number;
+}
+
+/** The production values (deploy/nginx/nginx.conf). */
+export const PROXY_TIMEOUTS: Readonly<ProxyTimeouts> = { connect: 2, http: 35, spawn: 45, websocket: 3600, failTimeout: 10 };
+
+/**
+ * `proxy_next_upstream_timeout` for a lane whose reads time out after `read` s: above connect + read,
+ * so that a request whose first replica timed out is still passed to the other one.
+ */
+const retryWindow = (t: ProxyTimeouts, read: number) => read + t.connect + 3;
+
+/**
+ * `proxy_next_upstream_timeout` of WebSocket upgrades, seconds: an upgrade is passed to the other
+ * replica after a quick failure (refused, connect timeout, 502), never after its hour-long read.
+ */
+const WS_RETRY_WINDOW = 10;
+
+/**
+ * The upstream, maps and server-level proxy settings and locations shared with deploy/nginx/nginx.conf
+ * (test/ops/deploy-files.test.ts compares them directive by directive): which location proxies a
+ * request (`$maestro_lane`: WebSocket upgrades; POSTs with an `Idempotency-Key`, spawn apart; PUT and
+ * DELETE; the rest), each location's timeouts, and when a request is passed to the other replica:
+ * GET/HEAD on connect errors, timeouts and 502 (a 503 is the API's own answer, Redis being shared: passed on, the replica kept in rotation); POST with a key also after it was sent
+ * (`non_idempotent`); POST/PATCH without a key only before it was sent (nginx's rule); PUT/DELETE
+ * never. Lanes are reached by an internal rewrite and proxy `$request_uri`, the target exactly as the
+ * client sent it. Returns `{ http, server }`: text for the `http` block and for the `server` block.
+ */
+function proxyRouting(apiServers: string[], t: ProxyTimeouts): { http: string; server: string } {
+  const lane = (name: string, read: number, nextUpstream: string, window?: number) => `    location = /.maestro-lb/${name} {
+      internal;
+      proxy_pass http://maestro_api$request_uri;
+      proxy_read_timeout ${read}s;
+      proxy_send_timeout ${read}s;
+      proxy_next_upstream ${nextUpstream};${window === undefined ? '' : `\n      proxy_next_upstream_timeout ${window}s;`}
+    }`;
+  const http = `  upstream maestro_api {
+    zone maestro_api 64k;
+${apiServers.map((s) => `    server ${s} max_fails=1 fail_timeout=${t.failTimeout}s;`).join('\n')}
+    keepalive 64;
+  }
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      '';
+  }
+  map $http_upgrade $maestro_upgrading {
+    default 1;
+    ''      0;
+  }
+  map $http_idempotency_key $maestro_keyed {
+    default 1;
+    ''      0;
+  }
+  map "$maestro_upgrading:$request_method:$maestro_keyed:$uri" $maestro_lane {
+    default                                    '';
+    "~^1:"                                     websocket;
+    "~*^0:POST:1:/api(/v1)?/auth(/|$)"         '';
+    "~*^0:POST:1:/api(/v1)?/sessions/spawn$"   keyed-spawn;
+    "~^0:POST:1:"                              keyed;
+    "~^0:(PUT|DELETE):"                        unretried;
+  }`;
+  const server = `    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $connection_upgrade;
+    proxy_set_header Host $host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Request-Id $request_id;
+    proxy_connect_timeout ${t.connect}s;
+    proxy_next_upstream_tries 2;
+    if ($maestro_lane) {
+      rewrite ^ /.maestro-lb/$maestro_lane last;
+    }
+    location / {
+      proxy_pass http://maestro_api;
+      proxy_read_timeout ${t.http}s;
+      proxy_send_timeout ${t.http}s;
+      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream_timeout ${retryWindow(t, t.http)}s;
+    }
+    location ~* ^/api(/v1)?/sessions/spawn$ {
+      proxy_pass http://maestro_api;
+      proxy_read_timeout ${t.spawn}s;
+      proxy_send_timeout ${t.spawn}s;
+      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream_timeout ${retryWindow(t, t.spawn)}s;
+    }
+${lane('websocket', t.websocket, 'error timeout http_502', WS_RETRY_WINDOW)}
+${lane('keyed', t.http, 'error timeout http_502 non_idempotent', retryWindow(t, t.http))}
+${lane('keyed-spawn', t.spawn, 'error timeout http_502 non_idempotent', retryWindow(t, t.spawn))}
+${lane('unretried', t.http, 'off')}`;
+  return { http, server };
+}
+
+/** Options of `nginxConf`. */
+export interface NginxConfOptions {
+  /** `worker_connections` (4096); each proxied client uses two. */
+  workerConnections?: number;
+  /** `error_log stderr <level>` (warn). */
+  errorLog?: string;
+  /** Proxy timeouts, seconds, over PROXY_TIMEOUTS (the production values). */
+  timeouts?: Partial<ProxyTimeouts>;
+}
+
+/**
+ * The nginx configuration of the load balancer on 127.0.0.1:`port` in front of `apiPorts`, with its
+ * temp files under `prefix`: the proxy routing of deploy/nginx/nginx.conf (`proxyRouting`: upstream
+ * with `max_fails=1 fail_timeout` and keep-alive, WebSocket, keyed-POST, spawn and PUT/DELETE lanes
+ * with their own timeouts and retry rules, `Host`, `X-Forwarded-For`, `X-Request-Id`) and its client
+ * timeouts (headers and body 20 s, send 60 s, keep-alive 65 s). Not its connection caps
+ * (`limit_conn`): every client here is 127.0.0.1, and the fault suite holds 1,000 WebSockets through
+ * it. `workerConnections` (4096) bounds the clients it holds (each proxied client uses two); tests
+ * with 1,000 WebSocket clients raise it; `timeouts` override PROXY_TIMEOUTS (seconds).
+ */
+export function nginxConf(port: number, apiPorts: number[], prefix: string, opts: NginxConfOptions = {}): string {
   const connections = opts.workerConnections ?? 4096;
+  const routing = proxyRouting(
+    apiPorts.map((p) => `127.0.0.1:${p}`),
+    { ...PROXY_TIMEOUTS, ...opts.timeouts },
+  );
   return `daemon off;
 worker_processes 1;
 worker_rlimit_nofile ${connections * 2};
@@ -111,11 +234,7 @@ http {
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
-  upstream maestro_api {
-${apiPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).join('\n')}
-    keepalive 64;
-  }
-  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+${routing.http}
   client_header_timeout 20s;
   client_body_timeout 20s;
   send_timeout 60s;
@@ -124,17 +243,7 @@ ${apiPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).
   server {
     listen 127.0.0.1:${port} backlog=4096;
     client_max_body_size 2m;
-    location / {
-      proxy_pass http://maestro_api;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Request-Id $request_id;
-      proxy_read_timeout 3600s;
-      proxy_next_upstream error timeout http_502 http_503;
-    }
+${routing.server}
   }
 }
 `;

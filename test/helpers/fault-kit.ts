@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
 import { startApiProcess, type ApiProcess } from './processes.js';
-import { nginxConf, waitForPort } from '../../src/local-cluster.js';
+import { nginxConf, waitForPort, type ProxyTimeouts } from '../../src/local-cluster.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -33,15 +33,16 @@ export interface Nginx {
 /**
  * Starts nginx on a free loopback port in front of `apiPorts` with the local cluster's configuration
  * (src/local-cluster.ts `nginxConf`, the settings of deploy/nginx/nginx.conf), plus enough connections
- * for 1,000 clients.
+ * for 1,000 clients; `timeouts` (seconds) override the production proxy timeouts, e.g. `{ http: 3 }`
+ * so that a frozen replica is given up in 3 s.
  */
-export async function startNginx(apiPorts: number[]): Promise<Nginx> {
+export async function startNginx(apiPorts: number[], opts: { timeouts?: Partial<ProxyTimeouts> } = {}): Promise<Nginx> {
   const bin = nginxBinary();
   if (!bin) throw new Error('nginx is not installed');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'maestro-nginx-'));
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
-  const conf = nginxConf(port, apiPorts, dir, { workerConnections: 8192, errorLog: 'crit' });
+  const conf = nginxConf(port, apiPorts, dir, { workerConnections: 8192, errorLog: 'crit', timeouts: opts.timeouts });
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

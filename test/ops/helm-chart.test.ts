@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/shared/config.js';
 
 const chart = resolve(import.meta.dirname, '../../deploy/helm/maestro');
 const hasHelm = !spawnSync('helm', ['version'], { stdio: 'ignore' }).error;
@@ -44,6 +45,21 @@ describe('deploy/helm/maestro', () => {
     const ingress = readFileSync(resolve(chart, 'templates/ingress.yaml'), 'utf8');
     expect(ingress).toMatch(/eq \.Values\.ingress\.className "nginx"/);
     expect(ingress).toContain('"nginx.ingress.kubernetes.io/limit-connections" (.Values.config.maxConnectionsPerIp');
+  });
+
+  it('gives the Ingress one read timeout for HTTP and WebSocket: above the request timeout, a spawn\'s wait and two WebSocket pings; GET/HEAD re-sent to another pod (issue 13 item 6)', () => {
+    const defaults = loadConfig({});
+    const a = (name: string) => values.ingress.annotations[`nginx.ingress.kubernetes.io/${name}`] as string;
+    const read = Number(a('proxy-read-timeout'));
+    expect(read * 1000).toBeGreaterThan(defaults.REQUEST_TIMEOUT_MS);
+    expect(read * 1000).toBeGreaterThan(defaults.SPAWN_WAIT_MS + 10_000);
+    expect(read * 1000).toBeGreaterThan(2 * defaults.WS_HEARTBEAT_MS); // an open WebSocket is never silent that long
+    expect(read).toBeLessThanOrEqual(120); // a request on a frozen pod is given up within minutes, not an hour
+    expect(a('proxy-send-timeout')).toBe(a('proxy-read-timeout'));
+    expect(Number(a('proxy-connect-timeout'))).toBeLessThanOrEqual(5);
+    expect(a('proxy-next-upstream')).toBe('error timeout http_502'); // never non_idempotent: unkeyed POSTs are not re-sent
+    expect(a('proxy-next-upstream-tries')).toBe('2');
+    expect(Number(a('proxy-next-upstream-timeout'))).toBeGreaterThan(Number(a('proxy-connect-timeout')) + read);
   });
 
   it.runIf(hasHelm)('helm lint and helm template succeed', () => {
