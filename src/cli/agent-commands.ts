@@ -1,12 +1,17 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, symlink } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
 import { ApiClient, CliError } from './api-client.js';
 
 /** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
 export function sessionId(env: NodeJS.ProcessEnv = process.env): string {
   const sid = env.MAESTRO_SESSION_ID;
-  if (!sid) throw new CliError('MAESTRO_SESSION_ID is not set: run this inside a Maestro session');
+  if (!sid) throw new CliError('No session context. MAESTRO_SESSION_ID is not set: run this inside a Maestro session', 0, 'no_session');
   return sid;
 }
 
@@ -54,19 +59,53 @@ export async function sessionKey(api: ApiClient, sid: string, env: NodeJS.Proces
   }
 }
 
+/** This package's root (dist/cli/agent-commands.js → ../..): where `plugins/` lives. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * A directory holding a `maestro` link to this CLI, put first on the agent's PATH: the commands its
+ * prompt and skills name (`maestro report …`) run this CLI, never another `maestro` on PATH.
+ */
+async function cliShimDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'maestro-cli-'));
+  await symlink(fileURLToPath(new URL('./index.js', import.meta.url)), join(dir, 'maestro'));
+  return dir;
+}
+
+/**
+ * The agent's command line (contract 09 §4): `--plugin-dir <package>/plugins/maestro-<role>` (its hooks
+ * run `maestro session register` at SessionStart, `session complete` at SessionEnd and, for workers,
+ * `track-file` after Write|Edit), a `--plugin-dir ~/.skills/<skill>` per manifest skill that exists,
+ * `--model <session.model>`, `--max-turns <n>` when set, then the prompt.
+ */
+export function agentArgs(manifest: Manifest, home = homedir()): string[] {
+  const args = ['--plugin-dir', join(PACKAGE_ROOT, 'plugins', `maestro-${manifest.role}`)];
+  for (const skill of manifest.skills ?? []) {
+    const dir = join(home, '.skills', skill);
+    if (existsSync(dir)) args.push('--plugin-dir', dir);
+  }
+  args.push('--model', manifest.session.model);
+  if (manifest.session.maxTurns !== undefined) args.push('--max-turns', String(manifest.session.maxTurns));
+  args.push('Run `maestro whoami` to understand your assignment and begin working.');
+  return args;
+}
+
 /**
  * `maestro worker init` / `maestro orchestrator init` (contract 04 "What happens after the terminal
- * starts"): gets the session's own key (see `sessionKey`), marks the session `running` (worker only)
- * and each task `sessionStatus: working` (errors only warned), then runs MAESTRO_AGENT_CMD (default
- * `claude`; split on spaces, no shell) in the project's working directory with the session
- * environment (MAESTRO_API_KEY = the session key), passing its exit status through.
+ * starts", 09 §3): the session is MAESTRO_SESSION_ID, or a new `session-<ms>-<8 hex>`; gets the
+ * session's own key (see `sessionKey`), reads the manifest (it must be valid and of this role, else
+ * exit 1), marks the session `running` (worker only) and each task `sessionStatus: working` (errors
+ * only warned), then runs MAESTRO_AGENT_CMD (default `claude`; split on spaces, no shell) with
+ * `agentArgs` in the project's working directory with the session environment (MAESTRO_API_KEY = the
+ * session key; this CLI first on PATH), passing its exit status through.
  */
 export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const sid = sessionId(env);
+  const sid = env.MAESTRO_SESSION_ID || `session-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  env = { ...env, MAESTRO_SESSION_ID: sid };
   const key = await sessionKey(machine, sid, env);
   const api = key ? new ApiClient(machine.base, { ...env, MAESTRO_API_KEY: key }) : machine;
   const manifest = await readManifest(api, env);
-  if (manifest.role !== role) process.stderr.write(`warning: manifest role is ${manifest.role}, not ${role}\n`);
+  if (manifest.role !== role) throw new CliError(`This manifest is for a ${manifest.role}, not a ${role}: run \`maestro ${manifest.role} init\``, 0, 'invalid_manifest');
   if (role === 'worker') {
     await api.patch(`/sessions/${encodeURIComponent(sid)}`, { status: 'running' }).catch((e: Error) => process.stderr.write(`warning: ${e.message}\n`));
   }
@@ -78,6 +117,7 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   const first = manifest.tasks[0]!;
   const agentEnv: NodeJS.ProcessEnv = {
     ...env,
+    PATH: `${await cliShimDir()}${delimiter}${env.PATH ?? ''}`,
     MAESTRO_SESSION_ID: sid,
     MAESTRO_TASK_IDS: manifest.tasks.map((t) => t.id).join(','),
     MAESTRO_PROJECT_ID: first.projectId,
@@ -93,7 +133,7 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   if (first.acceptanceCriteria.length) agentEnv.MAESTRO_TASK_ACCEPTANCE = JSON.stringify(first.acceptanceCriteria);
   if (first.dependencies?.length) agentEnv.MAESTRO_TASK_DEPENDENCIES = JSON.stringify(first.dependencies);
   const [cmd, ...args] = (env.MAESTRO_AGENT_CMD || 'claude').split(/\s+/).filter(Boolean);
-  args.push(`You are a Maestro ${manifest.role}. Run "maestro whoami" to see your assignment, then start working.`);
+  args.push(...agentArgs(manifest));
   const cwd = manifest.session.workingDirectory || process.cwd();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, args, { cwd, env: agentEnv, stdio: 'inherit' });
@@ -116,7 +156,7 @@ export const REPORTS: Record<string, { sessionStatus: string; type: string }> = 
  * {sessionStatus, updateSource:'session', sessionId} then a timeline entry with taskId; without, one
  * timeline entry; `complete` without tasks also marks the session completed.
  */
-export async function report(api: ApiClient, sub: string, message: string, tasks: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function report(api: ApiClient, sub: string, message: string, tasks: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ sessionCompleted: boolean }> {
   const map = REPORTS[sub];
   if (!map) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
   const sid = encodeURIComponent(sessionId(env));
@@ -125,18 +165,24 @@ export async function report(api: ApiClient, sub: string, message: string, tasks
       await api.patch(`/tasks/${encodeURIComponent(t)}`, { sessionStatus: map.sessionStatus, updateSource: 'session', sessionId: sessionId(env) });
       await api.post(`/sessions/${sid}/timeline`, { type: map.type, message, taskId: t });
     }
-  } else {
-    await api.post(`/sessions/${sid}/timeline`, { type: map.type, message });
-    if (sub === 'complete') await api.patch(`/sessions/${sid}`, { status: 'completed' });
+    return { sessionCompleted: false };
   }
+  await api.post(`/sessions/${sid}/timeline`, { type: map.type, message });
+  if (sub !== 'complete') return { sessionCompleted: false };
+  await api.patch(`/sessions/${sid}`, { status: 'completed' });
+  return { sessionCompleted: true };
 }
 
-/** `maestro session register` (SessionStart hook, contract 02). */
-export async function registerSession(api: ApiClient, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/**
+ * `maestro session register` (SessionStart hook, contract 02, 09 §3): marks the session `running`, or
+ * creates it when it cannot be read. Returns which it did.
+ */
+export async function registerSession(api: ApiClient, env: NodeJS.ProcessEnv = process.env): Promise<'running' | 'created'> {
   const sid = sessionId(env);
   try {
     await api.get(`/sessions/${encodeURIComponent(sid)}`);
     await api.patch(`/sessions/${encodeURIComponent(sid)}`, { status: 'running' });
+    return 'running';
   } catch {
     const role = env.MAESTRO_ROLE || 'worker';
     await api.post('/sessions', {
@@ -148,5 +194,6 @@ export async function registerSession(api: ApiClient, env: NodeJS.ProcessEnv = p
       strategy: env.MAESTRO_STRATEGY || 'simple',
       metadata: { role },
     });
+    return 'created';
   }
 }

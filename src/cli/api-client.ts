@@ -1,39 +1,46 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
+
 /**
- * The CLI's HTTP client (contract 02 "Calls the real CLI makes"): base URL from `--server`, else
- * MAESTRO_API_URL, else MAESTRO_SERVER_URL, else http://localhost:3000; JSON in and out; credential
- * MAESTRO_API_KEY as `X-API-Key`; retries 5xx and network errors MAESTRO_RETRIES (3) times with
- * delay MAESTRO_RETRY_DELAY·2^n ms (1000); never retries 4xx; 204 ⇒ {}.
+ * The CLI's HTTP client (contract 09 §2 "Transport"; 02 "Calls the real CLI makes"), on ky (a kept
+ * fetch client with retries and timeouts). Base URL: `--server`, else MAESTRO_API_URL, else
+ * MAESTRO_SERVER_URL, else the credentials file's `apiUrl`, else http://localhost:3000. JSON in and
+ * out; credential MAESTRO_API_KEY, else the credentials file's `apiKey`, as `X-API-Key`. Every request
+ * has a time limit (MAESTRO_REQUEST_TIMEOUT_MS, default 60,000 ms: above a spawn's 30 s wait). 5xx and
+ * network errors are retried MAESTRO_RETRIES times (default 3; 0 means the default, as the original)
+ * with a delay of MAESTRO_RETRY_DELAY·2^n ms (default 1000) — but only requests that are safe to
+ * repeat: GET, PUT, DELETE, PATCH of fields, and POSTs, each of which carries an `Idempotency-Key`
+ * made once per command call, so a retry gets the first attempt's outcome instead of writing twice
+ * (contract 00 "Concurrency and retries"). 4xx are never retried. 204 ⇒ {}.
  */
 
 /** A JSON value from the API, read loosely by the CLI's printers. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
 
-/** An HTTP or network failure; `status` 0 for network errors. Exit code 2 on 404, else 1. */
+/**
+ * An HTTP or network failure, or a local argument error. `status`: the HTTP status (0 for network and
+ * local errors); `network`: the system error code (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, …) of a
+ * network failure; `errors`: a 400 body's `errors`; `code`: a local error's code (`no_session`, …).
+ * How it is printed and the exit code: output.ts `describeError`.
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly status = 0,
     readonly code?: string,
+    readonly extra: { network?: string; errors?: unknown; details?: Record<string, unknown> } = {},
   ) {
     super(message);
   }
-  get exitCode(): number {
-    return this.status === 404 ? 2 : 1;
-  }
-}
-
-/** Resolves the API base URL (contract 06 "CLI-side variables"). */
-export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || 'http://localhost:3000').replace(/\/+$/, '');
 }
 
 /**
  * The credentials file written on a server's first start (`~/.maestro/credentials`, or
- * MAESTRO_CREDENTIALS_FILE): `{ apiUrl, apiKey }`. Used when MAESTRO_API_KEY is not set.
+ * MAESTRO_CREDENTIALS_FILE): JSON `{ apiUrl, apiKey }`. Empty when missing or unreadable.
  */
 export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?: string; apiKey?: string } {
   const file = env.MAESTRO_CREDENTIALS_FILE || join(homedir(), '.maestro', 'credentials');
@@ -44,17 +51,51 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?
   }
 }
 
+/** Resolves the API base URL (contract 09 §2, 06 "CLI-side variables"; the credentials file's `apiUrl` last). */
+export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || readCredentials(env).apiUrl || 'http://localhost:3000').replace(/\/+$/, '');
+}
+
+/** `parseInt(v) || fallback`, as the original reads its retry settings (0 and garbage mean the default). */
+const intOr = (v: string | undefined, fallback: number) => Number.parseInt(v ?? '', 10) || fallback;
+
+/** The system error code of a failed fetch (undici puts it on `cause`). */
+function networkCode(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: string; errors?: { code?: string }[] } })?.cause;
+  return cause?.code ?? cause?.errors?.[0]?.code;
+}
+
 /** HTTP client of the CLI: `request` plus get/post/patch/put/delete helpers over `${base}/api`. */
 export class ApiClient {
-  private readonly retries: number;
-  private readonly retryDelay: number;
+  private readonly http: KyInstance;
 
   constructor(
     readonly base: string,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.retries = Number(env.MAESTRO_RETRIES ?? 3);
-    this.retryDelay = Number(env.MAESTRO_RETRY_DELAY ?? 1000);
+    const retries = intOr(env.MAESTRO_RETRIES, 3);
+    const delay = intOr(env.MAESTRO_RETRY_DELAY, 1000);
+    this.http = ky.create({
+      timeout: intOr(env.MAESTRO_REQUEST_TIMEOUT_MS, 60_000),
+      retry: {
+        limit: retries,
+        // POSTs carry an Idempotency-Key (see `request`), so they may be repeated too
+        methods: ['get', 'put', 'head', 'delete', 'options', 'patch', 'post'],
+        statusCodes: [500, 502, 503, 504],
+        afterStatusCodes: [503],
+        maxRetryAfter: 10 * delay,
+        delay: (attempt) => delay * 2 ** (attempt - 1),
+      },
+      hooks: {
+        beforeRetry: [
+          ({ retryCount, error }) => {
+            if (env.MAESTRO_DEBUG === 'true') {
+              process.stderr.write(`Request failed (attempt ${retryCount}/${retries + 1}). Retrying in ${delay * 2 ** (retryCount - 1)}ms... (${error.message})\n`);
+            }
+          },
+        ],
+      },
+    });
   }
 
   /** Sends a request to `/api<path>`; resolves with the parsed body, throws CliError. */
@@ -62,37 +103,24 @@ export class ApiClient {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const key = this.env.MAESTRO_API_KEY || readCredentials(this.env).apiKey;
     if (key) headers['x-api-key'] = key;
-    for (let attempt = 0; ; attempt++) {
-      let res: Response;
-      try {
-        res = await fetch(`${this.base}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      } catch (err) {
-        if (attempt < this.retries) {
-          await this.pause(attempt, err);
-          continue;
-        }
-        throw new CliError(`Cannot reach the Maestro server at ${this.base}: ${(err as Error).cause ?? (err as Error).message}`);
-      }
-      if (res.status === 204) return {} as T;
-      const text = await res.text();
-      let parsed: Json;
-      try {
-        parsed = text ? JSON.parse(text) : {};
-      } catch {
-        parsed = { message: text };
-      }
-      if (res.ok) return parsed as T;
-      if (res.status >= 500 && attempt < this.retries) {
-        await this.pause(attempt, parsed?.message);
-        continue;
-      }
-      throw new CliError(parsed?.message || parsed?.error || `HTTP ${res.status}`, res.status, parsed?.code);
+    // one key per call, the same on every retry of it
+    if (method === 'POST') headers['idempotency-key'] = `cli-${randomUUID()}`;
+    let res: Response;
+    try {
+      res = await this.http(`${this.base}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      if (err instanceof HTTPError) throw await httpFailure(err.response);
+      if (err instanceof TimeoutError) throw new CliError(`Request timed out: ${method} ${this.base}/api${path}`, 0, undefined, { network: 'ETIMEDOUT' });
+      const code = networkCode(err);
+      throw new CliError(`Cannot reach the Maestro server at ${this.base}: ${code ?? (err as Error).message}`, 0, undefined, { network: code ?? 'ECONNREFUSED' });
     }
-  }
-
-  private async pause(attempt: number, why: unknown): Promise<void> {
-    if (this.env.MAESTRO_DEBUG === 'true') process.stderr.write(`retry ${attempt + 1}/${this.retries}: ${String(why)}\n`);
-    await new Promise((r) => setTimeout(r, this.retryDelay * 2 ** attempt));
+    if (res.status === 204) return {} as T;
+    const text = await res.text();
+    try {
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch {
+      throw new CliError(`The server answered ${res.status} with a body that is not JSON`);
+    }
   }
 
   get = <T = Json>(path: string) => this.request<T>('GET', path);
@@ -100,4 +128,17 @@ export class ApiClient {
   patch = <T = Json>(path: string, body: unknown) => this.request<T>('PATCH', path, body);
   put = <T = Json>(path: string, body: unknown) => this.request<T>('PUT', path, body);
   delete = <T = Json>(path: string) => this.request<T>('DELETE', path);
+}
+
+/** A CliError from a non-2xx response: message from `body.message`, then `body.error`, then `HTTP <n>`. */
+async function httpFailure(res: Response): Promise<CliError> {
+  const text = await res.text().catch(() => '');
+  let parsed: Json;
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = { message: text };
+  }
+  const message = (typeof parsed?.message === 'string' && parsed.message) || (typeof parsed?.error === 'string' && parsed.error) || `HTTP ${res.status}`;
+  return new CliError(message, res.status, typeof parsed?.code === 'string' ? parsed.code : undefined, { errors: parsed?.errors ?? parsed?.details });
 }

@@ -1,7 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+
+/** This package's built CLI, from src/shared or dist/shared alike. */
+const OWN_CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url));
 
 /** Expands a leading `~` to the home directory and resolves to an absolute path (contract 06). */
 export function expandHome(path: string): string {
@@ -77,7 +81,12 @@ const envSchema = z.object({
   SKILLS_DIR: path('~/.agents-ui/maestro-skills'),
   DATABASE_TYPE: z.string().optional(),
   MANIFEST_GENERATOR: enumOf(['cli', 'server'] as const, 'cli'),
-  MAESTRO_CLI_PATH: z.string().optional().transform((v) => v || 'maestro'),
+  /**
+   * The `maestro` CLI the worker runs for `manifest generate`: by default this package's own
+   * (`dist/cli/index.js` of the install the worker runs from), never whatever `maestro` is on PATH (an
+   * original CLI there reads DATA_DIR files this server never writes; issue 14).
+   */
+  MAESTRO_CLI_PATH: z.string().optional().transform((v) => v || OWN_CLI),
   CORS_ENABLED: z.string().optional().transform((v) => v !== 'false'),
   CORS_ORIGINS: z
     .string()

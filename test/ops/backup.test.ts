@@ -84,10 +84,10 @@ describe('maestro backup (issue 6)', () => {
     const created = await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json']);
     expect(created.stderr).toBe('');
     expect(created.status).toBe(0);
-    const c = JSON.parse(created.stdout) as { file: string; bytes: number; keys: number };
+    const c = JSON.parse(created.stdout).data as { file: string; bytes: number; keys: number };
     expect(c.keys).toBeGreaterThan(30);
     expect(statSync(c.file).mode & 0o777).toBe(0o600);
-    const listed = JSON.parse((await maestro(['backup', 'list', '--dir', dir, '--json'])).stdout) as { path: string; bytes: number }[];
+    const listed = JSON.parse((await maestro(['backup', 'list', '--dir', dir, '--json'])).stdout).data as { path: string; bytes: number }[];
     expect(listed.map((f) => f.path)).toEqual([c.file]);
     expect(listed[0]!.bytes).toBe(c.bytes);
 
@@ -99,7 +99,7 @@ describe('maestro backup (issue 6)', () => {
 
     const restored = await maestro(['backup', 'restore', c.file, '--prefix', h.prefix, '--json']);
     expect(restored.stderr).toBe('');
-    expect(JSON.parse(restored.stdout)).toMatchObject({ keys: c.keys, prefix: h.prefix });
+    expect(JSON.parse(restored.stdout).data).toMatchObject({ keys: c.keys, prefix: h.prefix });
 
     expect(await backupLines(h.redis, h.prefix)).toEqual(linesBefore);
     expect(await served(h, ids)).toEqual(before);
@@ -137,7 +137,7 @@ describe('maestro backup (issue 6)', () => {
 
   it('restores under another prefix; refuses a prefix that holds data, and a truncated or foreign file, changing nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
-    const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout) as { file: string };
+    const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout).data as { file: string };
     const other = await startHarness(h.testRedis.url);
     try {
       // `other` seeds its default templates (asynchronously, once Redis is ready): wait for both, so
@@ -173,7 +173,7 @@ describe('maestro backup (issue 6)', () => {
 
   it('restores a backup taken before entities kept their documents (no <entity>:doc keys): reads serve the same entities, and each gets its document back', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-backups-'));
-    const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout) as { file: string };
+    const c = JSON.parse((await maestro(['backup', 'create', '--dir', dir, '--prefix', h.prefix, '--json'])).stdout).data as { file: string };
     // the shape of a backup before issue 12: entity hashes only, no stored documents beside them
     const all = gunzipSync(readFileSync(c.file)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; k?: string; keys?: number; slots?: number });
     const lines = all.filter((r) => !(r.kind === 'key' && r.k?.endsWith(':doc')));

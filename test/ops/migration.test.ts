@@ -75,7 +75,7 @@ beforeAll(async () => {
   const r = await maestro(['migrate', '--from', dataDir, '--prefix', h.prefix, '--json']);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  report = JSON.parse(r.stdout) as typeof report;
+  report = JSON.parse(r.stdout).data as typeof report;
 }, 60_000);
 
 describe('maestro migrate --from DATA_DIR (issue 6, contract 06 layout)', () => {
@@ -140,7 +140,7 @@ describe('maestro migrate --from DATA_DIR (issue 6, contract 06 layout)', () => 
   it('is idempotent: a second run imports nothing and says each entity is already present', async () => {
     const r = await maestro(['migrate', '--from', dataDir, '--prefix', h.prefix, '--json']);
     expect(r.status).toBe(0);
-    const again = JSON.parse(r.stdout) as typeof report;
+    const again = JSON.parse(r.stdout).data as typeof report;
     expect(again.imported).toEqual({ project: 0, task: 0, session: 0, queue: 0, template: 0 });
     expect(again.skipped.filter((s) => s.reason === 'already present')).toHaveLength(10);
     expect((await h.req('GET', `/api/tasks/${TB}`)).body.status).toBe('completed'); // not overwritten

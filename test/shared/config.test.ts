@@ -18,7 +18,7 @@ describe('loadConfig', () => {
     expect(c.MAESTRO_REDIS_PREFIX).toBe('maestro:');
     expect(c.MAESTRO_AUTH).toBe('required');
     expect(c.MANIFEST_GENERATOR).toBe('cli');
-    expect(c.MAESTRO_CLI_PATH).toBe('maestro');
+    expect(c.MAESTRO_CLI_PATH).toMatch(/\/dist\/cli\/index\.js$/);
     expect(c.CORS_ORIGINS).toEqual(['*']);
     expect(c.CORS_ENABLED).toBe(true);
     expect(c.EVENT_STREAM_MAXLEN).toBe(10_000);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -186,7 +186,7 @@ describe('the maestro CLI', () => {
     const parent = (await h.req('POST', '/api/v1/sessions', { projectId: pid, taskIds: [] })).body.id;
     const r = await maestro(['--json', 'session', 'spawn', '--task', t.id, '--skill', 'maestro-orchestrator'], { MAESTRO_SESSION_ID: parent });
     expect(r.status).toBe(0);
-    const body = JSON.parse(r.stdout);
+    const body = JSON.parse(r.stdout).data;
     expect(body.session.metadata).toMatchObject({ spawnSource: 'session', spawnedBy: parent, role: 'orchestrator', skills: ['maestro-orchestrator'] });
   });
 
@@ -209,6 +209,16 @@ describe('the maestro CLI', () => {
     expect(agent.cwd).toBe(workingDir);
     expect(agent.env).toMatchObject({ MAESTRO_SESSION_ID: spawned.sessionId, MAESTRO_TASK_IDS: t.id, MAESTRO_PROJECT_ID: pid, MAESTRO_ROLE: 'worker', MAESTRO_STRATEGY: 'simple', MAESTRO_TASK_TITLE: 'loop task', MAESTRO_TASK_PRIORITY: 'medium' });
     expect(JSON.parse(agent.env.MAESTRO_ALL_TASKS)[0].id).toBe(t.id);
+    // issue 14: the agent gets the session hooks (register, complete, track-file) and the model, and
+    // this CLI first on its PATH
+    const argv = agent.argv as string[];
+    const pluginDir = argv[argv.indexOf('--plugin-dir') + 1]!;
+    expect(pluginDir).toBe(join(root, 'plugins', 'maestro-worker'));
+    const hooks = JSON.parse(readFileSync(join(pluginDir, 'hooks', 'hooks.json'), 'utf8')).hooks;
+    expect(Object.keys(hooks).sort()).toEqual(['PostToolUse', 'SessionEnd', 'SessionStart']);
+    expect(JSON.stringify(hooks.SessionEnd)).toContain('session complete');
+    expect(argv[argv.indexOf('--model') + 1]).toMatch(/^(sonnet|opus|haiku)$/);
+    expect(realpathSync(join(String(agent.env.PATH).split(':')[0]!, 'maestro'))).toBe(realpathSync(CLI));
     const session = (await h.req('GET', `/api/v1/sessions/${spawned.sessionId}`)).body;
     expect(session.status).toBe('running');
     expect(session.timeline.slice(-2).map((e: { type: string; message: string }) => [e.type, e.message])).toEqual([
@@ -241,17 +251,17 @@ describe('the maestro CLI', () => {
     const bad = await q('complete');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('No item currently being processed');
-    const items = JSON.parse((await maestro(['--json', 'queue', 'list'], { MAESTRO_SESSION_ID: s })).stdout);
+    const items = JSON.parse((await maestro(['--json', 'queue', 'list'], { MAESTRO_SESSION_ID: s })).stdout).data;
     expect(items.stats).toEqual({ total: 4, queued: 1, processing: 0, completed: 1, failed: 1, skipped: 1 });
   });
 
   it('project, task and session commands work against the API, with 2 as the exit code for 404', async () => {
-    const created = JSON.parse((await maestro(['--json', 'project', 'create', 'from cli', '--dir', '/tmp/x'])).stdout);
+    const created = JSON.parse((await maestro(['--json', 'project', 'create', 'from cli', '--dir', '/tmp/x'])).stdout).data;
     expect(created).toMatchObject({ name: 'from cli', workingDir: '/tmp/x' });
-    const t = JSON.parse((await maestro(['--json', 'task', 'create', 'cli made', '--project', created.id, '--priority', 'high'])).stdout);
+    const t = JSON.parse((await maestro(['--json', 'task', 'create', 'cli made', '--project', created.id, '--priority', 'high'])).stdout).data;
     expect(t).toMatchObject({ title: 'cli made', priority: 'high' });
     expect((await maestro(['task', 'list', '--project', created.id])).stdout).toContain('cli made');
-    expect(JSON.parse((await maestro(['--json', 'task', 'complete', t.id])).stdout).status).toBe('completed');
+    expect(JSON.parse((await maestro(['--json', 'task', 'complete', t.id])).stdout).data.status).toBe('completed');
     expect((await maestro(['task', 'get', 'task_nope'])).status).toBe(2);
     expect((await maestro(['task', 'create', '', '--project', created.id])).status).toBe(1);
     expect(existsSync(CLI)).toBe(true);
