@@ -4,7 +4,11 @@ import { AppError, NotFoundError } from '../shared/errors.js';
 import { allows, authorize, canRead } from '../shared/access/policy.js';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../shared/principal.js';
+import { createHash } from 'node:crypto';
 import { newId } from '../shared/schemas/entities.js';
+import { currentOutcome } from '../shared/idempotency/request-outcome.js';
+import { credentialScope } from '../shared/principal.js';
+import { versionOf } from '../shared/stores/documents.js';
 import { SpawnSlots } from '../shared/spawn/spawn-slots.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import type { Limits } from '../shared/schemas/requests.js';
@@ -22,6 +26,16 @@ export interface SpawnAnswer {
   body: Record<string, unknown>;
   /** The body without credentials, when it has one (what an Idempotency-Key record keeps). */
   replayable?: Record<string, unknown>;
+}
+
+/**
+ * The largest spawn `context` accepted, bytes of JSON: room for the whole task the original CLI copies
+ * into it (`context.primaryTask`: a title, a description and an initial prompt of the largest sizes
+ * a task accepts, its metadata) twice over plus 8 KiB, and never less than MAX_METADATA_BYTES — so a
+ * task that was accepted can always be spawned (issue 14: a 100 KiB description was refused at spawn).
+ */
+export function spawnContextMaxBytes(limits: Limits): number {
+  return Math.max(limits.metadata, 2 * (4 * limits.title + 2 * limits.text + limits.metadata) + 8192);
 }
 
 const ROLES = ['worker', 'orchestrator'] as const;
@@ -111,8 +125,9 @@ export class SpawnService {
     if (other) throw spawnError(400, 'invalid_task_ids', `Task ${other} belongs to another project`, { taskId: other });
     const skills = Array.isArray(raw.skills) ? raw.skills.filter((s): s is string => typeof s === 'string').slice(0, this.limits.array) : [];
     const context = raw.context && typeof raw.context === 'object' && !Array.isArray(raw.context) ? (raw.context as Record<string, unknown>) : {};
-    if (Buffer.byteLength(JSON.stringify(context)) > this.limits.metadata) {
-      throw new AppError(400, 'VALIDATION_ERROR', `context must be at most ${this.limits.metadata} bytes as JSON`);
+    const contextMax = spawnContextMaxBytes(this.limits);
+    if (Buffer.byteLength(JSON.stringify(context)) > contextMax) {
+      throw new AppError(400, 'VALIDATION_ERROR', `context must be at most ${contextMax} bytes as JSON`);
     }
     const sessionName = typeof raw.sessionName === 'string' && raw.sessionName ? raw.sessionName.slice(0, this.limits.title) : undefined;
     const estimate = await this.manifestEstimate(projectId, [...new Set(taskIds as string[])], skills);
@@ -157,17 +172,28 @@ export class SpawnService {
   async spawn(actor: Principal, raw: Record<string, unknown>, async: boolean): Promise<SpawnAnswer> {
     const v = await this.validate(actor, raw);
     const roleName = v.role === 'worker' ? 'Worker' : 'Orchestrator';
-    const sessionId = newId('sess', this.stores.ctx.clock());
+    const redis = this.stores.ctx.redis;
+    // A client that retries a failed spawn without an Idempotency-Key (the original CLI retries every
+    // 5xx three times) retries the same session instead of leaving one failed session per try.
+    const retryKey = currentOutcome()
+      ? undefined
+      : this.stores.ctx.keys.spawnRetry(credentialScope(actor), createHash('sha256').update(JSON.stringify(raw)).digest('hex').slice(0, 32));
+    const earlier = retryKey ? await redis.get(retryKey) : null;
+    const retried = earlier ? await this.stores.sessions.retrySpawn(v.projectId, earlier) : undefined;
+    const sessionId = retried ? earlier! : newId('sess', this.stores.ctx.clock());
     // One slot per spawn in flight; its rank is the job's priority (fair across users).
     const rank = await this.slots.acquire(actor.id, sessionId);
     if (rank === 0) {
-      throw new AppError(429, 'RATE_LIMITED', `At most ${this.config.SPAWN_MAX_IN_FLIGHT_PER_USER} spawns in flight per user (SPAWN_MAX_IN_FLIGHT_PER_USER); retry when one has finished`, {
-        envelope: 'route',
-        headers: { 'Retry-After': '5' },
-      });
+      const message = `At most ${this.config.SPAWN_MAX_IN_FLIGHT_PER_USER} spawns in flight per user (SPAWN_MAX_IN_FLIGHT_PER_USER); retry when one has finished`;
+      if (retried) await this.stores.sessions.failSpawn(v.projectId, sessionId, message).catch(() => undefined);
+      throw new AppError(429, 'RATE_LIMITED', message, { envelope: 'route', headers: { 'Retry-After': '5' } });
     }
     let created: Awaited<ReturnType<Stores['sessions']['createForSpawn']>>;
-    try {
+    if (retried) {
+      // its failed job goes, so the job id (= session id) can be used again
+      await (await this.queue.getJob(sessionId))?.remove().catch(() => undefined);
+      created = { id: sessionId, json: retried, version: versionOf(retried), replayed: false };
+    } else try {
       created = await this.stores.sessions.createForSpawn(
         actor,
         {
@@ -225,6 +251,7 @@ export class SpawnService {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       if (/^Job wait .* timed out before finishing/.test(msg)) return accepted();
+      if (retryKey) await redis.set(retryKey, created.id, 'EX', this.config.SPAWN_RETRY_WINDOW_SECONDS).catch(() => undefined);
       throw spawnError(500, 'manifest_generation_failed', msg.startsWith('Failed to generate manifest:') ? msg : `Failed to generate manifest: ${msg}`);
     }
     const body: Record<string, unknown> = {

@@ -132,6 +132,11 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(4, 1, 256),
   MANIFEST_TIMEOUT_MS: int(30_000, 100, 3_600_000),
   SPAWN_WAIT_MS: int(30_000, 0, 600_000),
+  /**
+   * How long a synchronous spawn that failed is remembered, s: the same request again without an
+   * Idempotency-Key within this window retries that session instead of making another (issue 14).
+   */
+  SPAWN_RETRY_WINDOW_SECONDS: int(60, 1, 86_400),
   SPAWN_ATTEMPTS: int(3, 1, 100),
   SPAWN_BACKOFF_MS: int(1000, 0, 600_000),
   SPAWN_LOCK_MS: int(30_000, 500, 600_000),

@@ -153,6 +153,14 @@ export class Keys {
   get spawnsInFlight(): string {
     return `${this.prefix}spawn-slots:all`;
   }
+  /**
+   * The session of a synchronous spawn that failed, by credential scope and request hash (string,
+   * expires after SPAWN_RETRY_WINDOW_SECONDS): a retry of the same request without an
+   * Idempotency-Key retries that session (spawn-service.ts). Transient: not in backups.
+   */
+  spawnRetry(scope: string, requestHash: string): string {
+    return `${this.prefix}spawn-retry:${scope}:${requestHash}`;
+  }
   /** Idempotency record of one credential's key (JSON: `state`, `hash`, `status`, `body`, `headers`). */
   idempotency(principalId: string, key: string): string {
     return `${this.prefix}idem:${principalId}:${key}`;

@@ -12,7 +12,8 @@ import { freePort } from '../helpers/redis-server.js';
  * recorded expectations there: §2 output and exit codes, §3 commands, §4 environment, §6 the guard),
  * every command a real process against a real API.
  */
-const h = useHarness();
+// no worker here: a spawn answers 202 at once (SPAWN_WAIT_MS 0)
+const h = useHarness({ SPAWN_WAIT_MS: '0' });
 let pid: string;
 const dir = mkdtempSync(join(tmpdir(), 'maestro-cli-'));
 const maestro = (args: string[], env: Record<string, string> = {}) =>
@@ -85,6 +86,26 @@ describe('commands (contract 09 §3)', () => {
     expect(shallow[0].children).toEqual([]);
     const deleted = json((await maestro(['--json', 'project', 'delete', 'proj_nope'])).stdout);
     expect(deleted.error).toBe('resource_not_found');
+  });
+
+  it('session spawn sends the original\'s body; a task with the largest description accepted can be spawned (the limits agree)', async () => {
+    const big = 'd'.repeat(100 * 1024); // MAX_TEXT_BYTES
+    const t = (await h.req('POST', '/api/v1/tasks', { projectId: pid, title: 'A task with a very long description indeed', description: big, initialPrompt: big })).body;
+    expect(t.id).toBeDefined();
+    const r = await maestro(['--json', 'session', 'spawn', '--task', t.id]);
+    expect(r.status).toBe(0);
+    const data = json(r.stdout).data;
+    const s = (await h.req('GET', `/api/v1/sessions/${data.sessionId}`)).body;
+    expect(s.name).toBe('Worker: A task with a very long descri...');
+    const ctx = s.metadata.context;
+    expect(ctx.primaryTask).toMatchObject({ id: t.id, description: big, acceptanceCriteria: [], technicalNotes: '', estimatedComplexity: 'medium' });
+    expect(ctx.initialCommands).toEqual(['maestro whoami', `maestro task get ${t.id}`, `maestro task start ${t.id}`]);
+    expect(ctx.workflowSteps).toHaveLength(5);
+    expect(ctx.reason).toBe('Execute task: A task with a very long description indeed');
+    // with --json a failed spawn goes to stderr and exits 0 (the original's behaviour)
+    const failed = await maestro(['--json', 'session', 'spawn', '--task', 'task_nope']);
+    expect([failed.status, failed.stdout]).toEqual([0, '']);
+    expect(JSON.parse(failed.stderr)).toMatchObject({ success: false, error: 'resource_not_found' });
   });
 
   it('status counts the project\'s tasks and sessions; without a project it is no_context (exit 1)', async () => {

@@ -93,6 +93,25 @@ describe('spawn failures end with the session failed and the reason (contract 00
   });
 });
 
+describe('a failing spawn retried by its client (issue 14: the original CLI retries every 5xx three times)', () => {
+  it('without an Idempotency-Key: the same request retries the same session, never one failed session per try; another request is another spawn', async () => {
+    const c = await cluster({ MAESTRO_CLI_PATH: fixture('failing-cli.mjs'), SPAWN_ATTEMPTS: '1' });
+    const body = { projectId: c.pid, taskIds: [c.tid], sessionName: 'retried' };
+    const answers: number[] = [];
+    for (let i = 0; i < 4; i++) answers.push((await c.h.req('POST', '/api/sessions/spawn', body)).status);
+    expect(answers).toEqual([500, 500, 500, 500]);
+    const sessions = (await c.h.req('GET', `/api/v1/sessions?taskId=${c.tid}`)).body;
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ status: 'failed', metadata: { error: expect.stringMatching(/exit code 1/) } });
+    expect((await c.h.req('GET', `/api/v1/tasks/${c.tid}`)).body.sessionIds).toEqual([sessions[0].id]);
+    // each try ran the job again: failed → spawning → failed, in events
+    const statuses = (await c.h.events(c.pid)).filter((e) => e.type === 'session:updated').map((e) => e.data.status);
+    expect(statuses).toEqual(['failed', 'spawning', 'failed', 'spawning', 'failed', 'spawning', 'failed']);
+    expect((await c.h.req('POST', '/api/sessions/spawn', { ...body, sessionName: 'another' })).status).toBe(500);
+    expect((await c.h.req('GET', `/api/v1/sessions?taskId=${c.tid}`)).body).toHaveLength(2);
+  });
+});
+
 describe('waiting', () => {
   it('a wait that times out answers 202; the job goes on and session:spawn follows', async () => {
     process.env.SLOW_CLI_MS = '800';

@@ -35,7 +35,7 @@ import { entityKind } from '../commit.js';
 export const BACKUP_FORMAT = 'maestro-backup';
 /** Version of the backup format this code writes and restores (a restore refuses any other). */
 export const BACKUP_VERSION = 1;
-const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:', 'ready:'];
+const EXCLUDED = ['{bullmq}', 'rl:', 'idem:', 'ws-ticket:', 'ws:', 'spawn-slots:', 'spawn-retry:', 'ready:'];
 /** Optimistic reads of a slot before falling back to a copy made in one atomic step. */
 const OPTIMISTIC_ATTEMPTS = 3;
 /** TTL of snapshot copies (ms): a backup that dies leaves nothing behind for longer. */
@@ -82,7 +82,7 @@ const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /** Whether a key (without prefix) belongs in a backup. */
 export function isBackedUp(rel: string): boolean {
-  return !EXCLUDED.some((x) => rel.startsWith(x)) && !/^\{[^}]*\}:(keys$|snap:)/.test(rel) && !/^\{u:[^}]*\}:ws-sockets$/.test(rel);
+  return !EXCLUDED.some((x) => rel.startsWith(x)) && !/^\{[^}]*\}:(keys$|snap:|idem:)/.test(rel) && !/^\{u:[^}]*\}:ws-sockets$/.test(rel);
 }
 
 /** Hash-tag group of a key without prefix: `{…}` for tagged keys, else `global`. */

@@ -514,6 +514,28 @@ export class SessionStore {
   }
 
   /**
+   * Puts a failed spawn back to `spawning` for another try (a client's retry of the same spawn; issue
+   * 14: retries must not multiply sessions): `failed` → `spawning`, `completedAt` null and
+   * `metadata.error` removed; emits `session:updated`. Returns the session as rendered, or undefined
+   * when it is gone or not `failed` (then the caller spawns anew).
+   */
+  async retrySpawn(pid: string, id: string): Promise<string | undefined> {
+    const key = this.ctx.keys.session(pid, id);
+    return withRetry(async () => {
+      const cur = await this.readCore(pid, id);
+      if (!cur || cur.status !== 'failed') return undefined;
+      const raw = await this.ctx.redis.hget(key, 'metadata');
+      const metadata = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+      delete metadata.error;
+      const c = this.ctx.commit(pid).checkVersion(key, cur.version, { resource: 'Session', id });
+      this.statusIndexes(c, pid, indexMember(cur.startedAt, id), cur.status, 'spawning');
+      c.hset(key, encodeFields({ status: 'spawning', completedAt: null, lastActivity: c.now, metadata }), true);
+      const res = await c.eventRender('session:updated', 'session-head', key).render('session', key).exec(this.ctx.redis);
+      return res.renders[0] ?? undefined;
+    });
+  }
+
+  /**
    * `DELETE /sessions/:id` (contract 02, D8): strips the id from its tasks' `sessionIds`, removes the
    * queue and manifest; emits only `session:deleted {id}`.
    */
