@@ -23,8 +23,18 @@ export async function bootstrapAdmin(
   const password = randomBytes(18).toString('base64url');
   const user = await identity.register('admin@localhost', password, 'Administrator', true);
   const key = await identity.createApiKey(user.id, { name: 'bootstrap (CLI)' });
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, JSON.stringify({ apiUrl, apiKey: key.key, email: user.email, password }, null, 2) + '\n', { mode: 0o600 });
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(file, JSON.stringify({ apiUrl, apiKey: key.key, email: user.email, password }, null, 2) + '\n', { mode: 0o600 });
+  } catch (err) {
+    // A read-only home (the Helm chart's image): the admin exists, its secrets are not kept anywhere
+    // (never in logs); an operator mints a key with Redis access (issue 14).
+    logger.error(
+      { file, email: user.email, err: (err as Error).message },
+      `First start: created ${user.email} but could not write ${file}; get a key with \`maestro admin reset-key --email ${user.email}\` (REDIS_URL, MAESTRO_REDIS_PREFIX set)`,
+    );
+    return true;
+  }
   logger.warn({ file, email: user.email }, `First start: created an admin and an API key; credentials written to ${file} (mode 0600)`);
   return true;
 }

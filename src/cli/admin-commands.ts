@@ -1,4 +1,7 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { CliError } from './api-client.js';
 import { expandHome, loadConfig, type Config } from '../shared/config.js';
 import { createRedis, type RedisClient } from '../shared/redis-connection.js';
 import { createStores } from '../shared/stores/index.js';
@@ -104,4 +107,26 @@ export function migrationText(r: MigrationReport): string {
   if (r.notes.length) lines.push(`Changed on the way (${r.notes.length}):`, ...r.notes.map((e) => `  ${e.kind} ${e.id}: ${e.reason}`));
   if (r.skipped.length) lines.push(`Skipped (${r.skipped.length}):`, ...r.skipped.map((e) => `  ${e.kind} ${e.id} (${e.file}): ${e.reason}`));
   return lines.join('\n');
+}
+
+/**
+ * `maestro admin reset-key [--email admin@localhost]` against Redis (REDIS_URL, MAESTRO_REDIS_PREFIX):
+ * mints a new API key for the user — the way back in when the first start could not write its
+ * credentials file (a read-only home, as in the Helm chart; issue 14) or the key was lost. With
+ * `write`, also writes `{apiUrl, apiKey, email}` there (mode 0600). Returns `{email, userId, apiKeyId,
+ * apiKey}`; CliError `resource_not_found` (exit 2) for an unknown email.
+ */
+export function resetKey(o: AdminOptions & { email: string; name?: string; write?: string; apiUrl?: string }) {
+  return run(o, 'reset-key', async (redis, config) => {
+    const { identity } = createStores(redis, config);
+    const userId = await identity.userIdByEmail(o.email);
+    if (!userId) throw new CliError(`User not found: ${o.email}`, 404);
+    const key = await identity.createApiKey(userId, { name: o.name ?? `reset-key ${new Date().toISOString()}` });
+    if (o.write) {
+      const file = expandHome(o.write);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, JSON.stringify({ apiUrl: o.apiUrl ?? config.SERVER_URL, apiKey: key.key, email: o.email.toLowerCase() }, null, 2) + '\n', { mode: 0o600 });
+    }
+    return { email: o.email.toLowerCase(), userId, apiKeyId: key.id, apiKey: key.key, ...(o.write ? { file: expandHome(o.write) } : {}) };
+  });
 }

@@ -11,7 +11,7 @@ import { CliContext } from './context.js';
 import { output, printError, printResult } from './output.js';
 import { allowedCommands, deniedMessage, isGuarded } from './permissions.js';
 import { manifestGenerate } from './manifest-command.js';
-import { backupCreate, backupList, backupRestore, migrate, migrationText } from './admin-commands.js';
+import { backupCreate, backupList, backupRestore, migrate, migrationText, resetKey } from './admin-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
 import { registerTaskCommands } from './commands/task-commands.js';
 import { registerSessionCommands } from './commands/session-commands.js';
@@ -90,6 +90,14 @@ redisOpts(backup.command('restore <file>').description('restore a backup into an
 redisOpts(program.command('migrate').description("import an original Maestro server's DATA_DIR (idempotent)"))
   .requiredOption('--from <dir>', 'the original DATA_DIR (projects/, tasks/, sessions/, queues/, templates/)')
   .action(async (o) => out(await migrate(o.from, o) as unknown as Json, (r) => migrationText(r)));
+
+const admin = program.command('admin').description('operator commands on Redis directly');
+redisOpts(admin.command('reset-key').description("mint a new API key for a user (e.g. the first admin whose credentials file could not be written)"))
+  .option('--email <email>', 'the user', 'admin@localhost')
+  .option('--name <name>', 'a name for the key')
+  .option('--write <file>', 'also write the credentials file (mode 0600)')
+  .option('--api-url <url>', 'apiUrl written to the file (else SERVER_URL)')
+  .action(async (o) => out(await resetKey(o), (r) => `New API key for ${r.email} (${r.apiKeyId}):\n${r.apiKey}${r.file ? `\nwritten to ${r.file}` : ''}`));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exit(printError(err, ctx.server));

@@ -18,7 +18,7 @@ export interface AuthWorld {
 export const as = (cred: string): Record<string, string> => (cred.startsWith('mk_') ? { 'X-API-Key': cred } : { Authorization: `Bearer ${cred}` });
 
 /** The environment of a replica with authentication on and rate limits off. */
-function authEnv(credentialsFile: string): Record<string, string> {
+export function authEnv(credentialsFile: string): Record<string, string> {
   return {
     MAESTRO_AUTH: 'required',
     MAESTRO_CREDENTIALS_FILE: credentialsFile,

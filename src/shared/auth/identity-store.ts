@@ -177,6 +177,11 @@ export class IdentityStore {
     return userFrom(await this.redis.hgetall(this.k.user(id)));
   }
 
+  /** The id of the user with `email` (case-insensitive), or undefined. */
+  async userIdByEmail(email: string): Promise<string | undefined> {
+    return (await this.redis.get(this.k.email(email))) ?? undefined;
+  }
+
   /** Checks email + password; any failure is the same 401 (no hint whether the email exists). */
   async login(email: string, password: string): Promise<PublicUser> {
     const id = await this.redis.get(this.k.email(email));
