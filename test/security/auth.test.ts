@@ -270,7 +270,7 @@ describe('spawn and the CLI with authentication on', () => {
       ),
     );
     expect(out.code).toBe(0);
-    expect(JSON.parse(out.stdout).length).toBeGreaterThan(0); // the admin sees every project
+    expect(JSON.parse(out.stdout).data.length).toBeGreaterThan(0); // the admin sees every project
   });
 });
 

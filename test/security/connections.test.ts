@@ -178,7 +178,9 @@ describe(`HTTP timeouts (HTTP_HEADERS_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS = ${TIMEO
       expect(ms).toBeLessThan(2500);
     }
     for (const c of silent) expect(c.data()).toMatch(/^HTTP\/1\.1 408 /);
-    expect(await get(port, '127.0.2.1')).toMatchObject({ status: 200 });
+    // the replica counts a socket out when it sees the close, which may be just after this client did
+    // (it failed once as 429 under a loaded machine)
+    await servedAgain(port, '127.0.2.1');
   });
 
   it('closes a slowloris client that keeps sending header lines after the headers timeout', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,23 @@ describe('spawn failures end with the session failed and the reason (contract 00
     await expectFailure(c, /exit code 1/);
     expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(3);
     delete process.env.SLOW_CLI_MARKER;
+  });
+});
+
+describe('the CLI the worker runs (issue 14 §3)', () => {
+  it('by default this package\'s own, never a `maestro` found on PATH (an original CLI there failed every spawn)', async () => {
+    const stranger = mkdtempSync(join(tmpdir(), 'stranger-'));
+    writeFileSync(join(stranger, 'maestro'), '#!/bin/sh\necho "Task not found in local storage" >&2\nexit 1\n', { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${stranger}:${path}`;
+    try {
+      const c = await cluster({ MAESTRO_CLI_PATH: '' });
+      const r = await c.h.req('POST', '/api/v1/sessions/spawn', { projectId: c.pid, taskIds: [c.tid] });
+      expect(r.status).toBe(201);
+      expect(r.body.manifest.tasks[0].id).toBe(c.tid);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
 
