@@ -8,6 +8,7 @@ import { ApiClient, apiBase, CliError, type Json } from './api-client.js';
 import { init, readManifest, registerSession, report, REPORTS, sessionId } from './agent-commands.js';
 import { manifestGenerate } from './manifest-command.js';
 import { backupCreate, backupList, backupRestore, migrate, migrationText } from './admin-commands.js';
+import { registerConnect } from './connect/index.js';
 
 const program = new Command();
 program
@@ -263,6 +264,8 @@ redisOpts(backup.command('restore <file>').description('restore a backup into an
 redisOpts(program.command('migrate').description("import an original Maestro server's DATA_DIR (idempotent)"))
   .requiredOption('--from <dir>', 'the original DATA_DIR (projects/, tasks/, sessions/, queues/, templates/)')
   .action(async (o) => out(await migrate(o.from, o) as unknown as Json, (r) => migrationText(r)));
+
+registerConnect(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliError) {
