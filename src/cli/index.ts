@@ -19,6 +19,7 @@ import { registerQueueCommands } from './commands/queue-commands.js';
 import { registerReportCommands } from './commands/report-commands.js';
 import { registerLifecycleCommands } from './commands/lifecycle-commands.js';
 import { registerSkillCommands } from './commands/skill-commands.js';
+import { registerConnect } from './connect/index.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const program = new Command();
@@ -52,6 +53,7 @@ registerQueueCommands(program, ctx);
 registerReportCommands(program, ctx);
 registerLifecycleCommands(program, ctx);
 registerSkillCommands(program);
+registerConnect(program);
 
 // ── manifest ───────────────────────────────────────────────────────────────────────────────────
 const manifest = program.command('manifest').description('agent launch manifests');
