@@ -20,6 +20,10 @@ import { registerReportCommands } from './commands/report-commands.js';
 import { registerLifecycleCommands } from './commands/lifecycle-commands.js';
 import { registerSkillCommands } from './commands/skill-commands.js';
 import { registerConnect } from './connect/index.js';
+import { loadEnvFiles } from './env-files.js';
+
+// ./.env and ~/.maestro/config fill in what the environment does not set (contract 09 §2)
+loadEnvFiles();
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const program = new Command();

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { execFile } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli.js';
 import { useHarness } from '../helpers/use-harness.js';
 import { freePort } from '../helpers/redis-server.js';
 
@@ -152,7 +153,7 @@ describe('commands (contract 09 §3)', () => {
     const env = { MAESTRO_SESSION_ID: s };
     expect(await maestro(['track-file', 'src/a.ts'], env)).toMatchObject({ status: 0, stdout: '', stderr: '' });
     // as the PostToolUse hook of the plugin runs it: the tool's input on stdin
-    const hook = await runCli(['track-file'], { MAESTRO_API_URL: h.base, ...env }, 30_000, JSON.stringify({ tool_name: 'Edit', tool_input: { file_path: 'src/hooked.ts' } }));
+    const hook = await runCli(['track-file'], { MAESTRO_API_URL: h.base, ...env }, 30_000, { input: JSON.stringify({ tool_name: 'Edit', tool_input: { file_path: 'src/hooked.ts' } }) });
     expect(hook).toMatchObject({ status: 0, stdout: '', stderr: '' });
     const down = { ...env, MAESTRO_API_URL: `http://127.0.0.1:${await freePort()}` };
     expect((await maestro(['track-file', 'src/b.ts'], down)).status).toBe(0);
@@ -266,6 +267,29 @@ describe('transport (contract 09 §2; issue 14 §3)', () => {
     expect(r.status).toBe(3);
     expect(json(r.stdout)).toMatchObject({ success: false, error: 'network_error' });
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('reads ./.env, then ~/.maestro/config, neither overriding what is set (contract 09 §2)', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'maestro-home-'));
+    const cwd = mkdtempSync(join(tmpdir(), 'maestro-cwd-'));
+    mkdirSync(join(home, '.maestro'));
+    writeFileSync(join(home, '.maestro', 'config'), `MAESTRO_API_URL=${h.base}\nMAESTRO_PROJECT_ID=proj_from_config\n`);
+    writeFileSync(join(cwd, '.env'), `MAESTRO_PROJECT_ID=${pid}\n`);
+    // the variables the files set are not in the environment at all (runCli would pass this process's)
+    const clean = { ...process.env };
+    delete clean.MAESTRO_API_URL;
+    delete clean.MAESTRO_SERVER_URL;
+    delete clean.MAESTRO_PROJECT_ID;
+    const r = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      execFile(process.execPath, [CLI, '--json', 'status'], { cwd, env: { ...clean, HOME: home, MAESTRO_RETRIES: '1', MAESTRO_CREDENTIALS_FILE: join(home, 'none') }, encoding: 'utf8' }, (err, stdout) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout }),
+      );
+    });
+    expect(r.status).toBe(0); // the server from ~/.maestro/config
+    expect(json(r.stdout).data.projectId).toBe(pid); // ./.env before ~/.maestro/config
+    // a variable set in the environment wins over both files
+    const given = await runCli(['--json', 'status'], { HOME: home, MAESTRO_API_URL: h.base, MAESTRO_PROJECT_ID: 'proj_given', MAESTRO_RETRIES: '1' }, 30_000, { cwd });
+    expect(json(given.stdout).data.projectId).toBe('proj_given');
   });
 
   it('reads apiUrl and apiKey from the credentials file', async () => {
