@@ -96,6 +96,9 @@ export function operations(s: RequestSchemas): Operation[] {
     { method: 'delete', path: '/tasks/{id}', tag: 'tasks', summary: 'Delete a task (no cascade)', ok: [200, 'Deleted'], errors: [404, 412] },
     { method: 'post', path: '/tasks/{id}/timeline', tag: 'tasks', summary: "Append to a session's timeline about this task", body: s.taskTimeline, ok: [200, z.object({ success: z.literal(true), taskId: z.string(), sessionId: z.string(), message: z.string(), type: z.string() })], errors: [400, 404] },
     { method: 'get', path: '/tasks/{id}/children', tag: 'tasks', summary: 'Direct children of a task (paged)', query: s.projectListQuery, ok: [200, list('Task')], errors: [404] },
+    { method: 'get', path: '/tasks/ready', tag: 'tasks', summary: 'Tasks of a project ready to work on: todo, not blocked, not claimed; by priority, then creation (paged; projectId required)', query: s.projectListQuery, ok: [200, list('Task')], errors: [400] },
+    { method: 'post', path: '/tasks/{id}/dependencies', tag: 'tasks', summary: 'Make the task wait for another ({taskId}); a cycle is refused', body: s.dependencyAdd, ok: [200, 'Task'], errors: [400, 404] },
+    { method: 'delete', path: '/tasks/{id}/dependencies/{taskId}', tag: 'tasks', summary: 'The task no longer waits for taskId', ok: [200, 'Task'], errors: [404] },
 
     { method: 'get', path: '/sessions', tag: 'sessions', summary: 'List sessions (filters projectId, taskId, status, active, archived; paged)', query: s.sessionListQuery, ok: [200, list('Session')] },
     { method: 'post', path: '/sessions', tag: 'sessions', summary: 'Create (or register) a session', body: s.sessionCreate, ok: [201, 'Session'], errors: [400, 404] },

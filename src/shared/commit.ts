@@ -1,4 +1,4 @@
-import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError } from './errors.js';
+import { AppError, BusinessRuleError, NotFoundError, PreconditionFailedError, ValidationError } from './errors.js';
 import type { ScriptedRedis } from './redis-scripts.js';
 import { countEvent } from './metrics.js';
 import { currentOutcome } from './idempotency/request-outcome.js';
@@ -64,6 +64,8 @@ export class Commit {
   private readonly roles = new Map<number, KeyRole>();
   private readonly emptyMessages = new Map<number, string>();
   private readonly ops: Op[] = [];
+  /** `ready` ops: applied after every other op (they read what the writes left). */
+  private readonly readiness: Op[] = [];
   private readonly events: Record<string, unknown>[] = [];
   private readonly renders: { kind: RenderKind; k: number }[] = [];
   /** The entity keys among `keys` and their kinds: commit.lua keeps their stored documents. */
@@ -110,8 +112,8 @@ export class Commit {
     this.ops.push({ op: 'check', k: this.k(key, role), version });
     return this;
   }
-  /** Fails with VersionConflict unless the stored raw field text equals `raw`. */
-  fieldIs(key: string, field: string, raw: string, role: KeyRole): this {
+  /** Fails with VersionConflict unless the stored raw field text equals `raw` (null: the field is absent). */
+  fieldIs(key: string, field: string, raw: string | null, role: KeyRole): this {
     this.ops.push({ op: 'fieldIs', k: this.k(key, role), f: field, v: raw });
     return this;
   }
@@ -155,6 +157,30 @@ export class Commit {
   /** Removes every occurrence of a string from a JSON-array field (skipped when the hash is missing). */
   arrayRemove(key: string, field: string, value: string): this {
     this.ops.push({ op: 'arem', k: this.k(key), f: field, v: value, ie: true });
+    return this;
+  }
+  /**
+   * Fails with a 400 VALIDATION_ERROR naming the cycle unless task `id` is unreachable from every task
+   * of `from` through the stored `dependencies` of the tasks under `taskPrefix` (an edge id → from[i]
+   * would close a cycle; contract 08 "Dependencies", checked in the same step as the write). Visits
+   * at most `max` tasks (else 400: the graph is too large to check).
+   */
+  acyclic(key: string, id: string, from: string[], taskPrefix: string, max: number, role: KeyRole): this {
+    this.ops.push({ op: 'acyclic', k: this.k(key, role), id, from, p: taskPrefix, max });
+    return this;
+  }
+  /** Adds `value` to hash `key`'s `blockedBy` unless the hash `dependencyKey` has status "completed". */
+  blockIf(key: string, dependencyKey: string, value: string): this {
+    this.ops.push({ op: 'blockIf', k: this.k(key), d: this.k(dependencyKey), v: value, ie: true });
+    return this;
+  }
+  /**
+   * After every other write: task `id` (hash `key`) is in the ready index `index` iff it is `todo`, not
+   * blocked and not claimed (contract 08 "Ready work"), as the member its stored priority and
+   * createdAt make (keys.ts readyMember); `oldMember` is removed first (its priority changed).
+   */
+  ready(key: string, id: string, index: string, oldMember?: string): this {
+    this.readiness.push({ op: 'ready', k: this.k(key), x: this.k(index), id, ...(oldMember ? { old: oldMember } : {}) });
     return this;
   }
   /** Adds a member to a lexicographic index (score 0). */
@@ -233,7 +259,7 @@ export class Commit {
     const ordinal = request && record ? (request.commits.get(record) ?? 0) + 1 : 0;
     const outcome = request && record ? { k: this.k(record), f: `c${ordinal}`, h: request.hash, ttl: request.ttlSeconds } : undefined;
     const arg = JSON.stringify({
-      ops: this.ops,
+      ops: this.readiness.length ? [...this.ops, ...this.readiness] : this.ops,
       events: this.events,
       render: this.renders,
       now: String(this.now),
@@ -249,6 +275,14 @@ export class Commit {
     } catch (err) {
       const msg = err instanceof Error ? err.message : '';
       if (msg.includes('MAESTRO_IDEMPOTENCY')) throw new AppError(409, 'CONFLICT', 'Idempotency-Key was already used with a different request');
+      const cycle = /MAESTRO_CYCLE \d+ ([^\s]+(?: [^\s]+)*)/.exec(msg);
+      if (cycle) {
+        const path = cycle[1]!.split(' ');
+        throw new ValidationError(`dependencies would make a cycle: ${path.join(' → ')}`, [{ path: 'body.dependencies', message: `cycle ${path.join(' → ')}` }]);
+      }
+      if (/MAESTRO_GRAPH \d+/.test(msg)) {
+        throw new ValidationError('dependencies: the dependency graph is too large to check for cycles (TASK_DEPENDENCY_SEARCH_MAX)', [{ path: 'body.dependencies', message: 'graph too large' }]);
+      }
       const m = /MAESTRO_(GONE|VERSION|EXISTS|NOTEMPTY|TYPE) (\d+)(?: (\d+))?/.exec(msg);
       if (!m) throw err;
       const idx = Number(m[2]);

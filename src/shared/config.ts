@@ -132,6 +132,16 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(4, 1, 256),
   MANIFEST_TIMEOUT_MS: int(30_000, 100, 3_600_000),
   SPAWN_WAIT_MS: int(30_000, 0, 600_000),
+  /** Dependencies one task may have, and tasks that may wait for one task (contract 08 "Dependencies"). */
+  TASK_MAX_DEPENDENCIES: int(100, 1, 10_000),
+  TASK_MAX_DEPENDENTS: int(200, 1, 10_000),
+  /** Tasks the cycle check of a new dependency may visit, in its one atomic step; beyond → 400. */
+  TASK_DEPENDENCY_SEARCH_MAX: int(1000, 10, 100_000),
+  /** A claim's lease when the request gives none, and the longest one may ask for, ms (contract 08 "Claims"). */
+  CLAIM_LEASE_MS: int(600_000, 1000, 7 * 86_400_000),
+  CLAIM_LEASE_MAX_MS: int(86_400_000, 1000, 30 * 86_400_000),
+  /** How often the workers release claims whose lease lapsed, ms. */
+  CLAIM_SWEEP_MS: int(5000, 100, 3_600_000),
   /**
    * How long a synchronous spawn that failed is remembered, s: the same request again without an
    * Idempotency-Key within this window retries that session instead of making another (issue 14).

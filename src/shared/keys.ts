@@ -66,6 +66,25 @@ export class Keys {
   tasksByParentStatus(projectId: string, parentId: string | null, status: string): string {
     return `${this.tag(projectId)}:tasks:parent:${parentId ?? '\u0000null'}:status:${status}`;
   }
+  /**
+   * Tasks that are `todo`, not blocked by dependencies and not claimed, in priority then creation
+   * order (lexicographic index, members `readyMember(…)`; contract 08 "Ready work"; kept by commit.lua
+   * `ready`).
+   */
+  tasksReady(projectId: string): string {
+    return `${this.tag(projectId)}:tasks:ready`;
+  }
+  /** The project's claimed tasks by lease expiry (sorted set: task id → expiresAt ms; contract 08 "Claims"). */
+  claims(projectId: string): string {
+    return `${this.tag(projectId)}:claims`;
+  }
+  /**
+   * Projects with claims, scored by (at most) their earliest lease expiry, ms: where the claim sweeper
+   * looks (written with ZADD LT before a claim's commit; see task-claims.ts).
+   */
+  get claimProjects(): string {
+    return `${this.prefix}claims:projects`;
+  }
   /** Prefix such that `sessionPrefix(p) + sessionId` is the session hash key. */
   sessionPrefix(projectId: string): string {
     return `${this.tag(projectId)}:session:`;
@@ -192,6 +211,18 @@ export class Keys {
  */
 export function indexMember(createdAt: number, id: string): string {
   return `${String(Math.max(0, Math.trunc(createdAt))).padStart(15, '0')}:${id}`;
+}
+
+/** Rank of a priority in the ready order (contract 08: high, medium, low). */
+const PRIORITY_RANK: Record<string, number> = { high: 1, medium: 2, low: 3 };
+
+/**
+ * Ready-index member: `<priority rank, 1 digit><createdAt ms, 14 digits>:<id>` — the shape of
+ * `indexMember` (15 digits, colon, id), so it pages and makes cursors like every index, in priority
+ * then creation order.
+ */
+export function readyMember(priority: string | undefined, createdAt: number, id: string): string {
+  return `${PRIORITY_RANK[priority ?? 'medium'] ?? 4}${String(Math.max(0, Math.trunc(createdAt))).padStart(14, '0')}:${id}`;
 }
 
 /** The id part of an index member. */

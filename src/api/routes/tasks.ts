@@ -1,14 +1,25 @@
 import { Router } from 'express';
 import type { ApiDeps } from '../api-deps.js';
+import { ValidationError } from '../../shared/errors.js';
 import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
 
-/** Tasks (contract 02 "Tasks"): list with filters, create, get, PATCH, timeline, delete, children. */
+/**
+ * Tasks (contract 02 "Tasks"): list with filters, create, get, PATCH, timeline, delete, children; and
+ * contract 08's ready list and dependency edits.
+ */
 export function taskRoutes({ stores, schemas, config }: ApiDeps): Router {
   const r = Router();
   const max = config.LEGACY_LIST_MAX;
   r.get('/tasks', async (req, res) => {
     const q = parse(schemas.taskListQuery, req.query, 'query');
     await sendList(req, res, q, max, (p) => stores.tasks.list(principal(req), { ...q, ...p }));
+  });
+  // contract 08 "Ready work": before /tasks/:id
+  r.get('/tasks/ready', async (req, res) => {
+    const q = parse(schemas.projectListQuery, req.query, 'query');
+    const projectId = req.query.projectId;
+    if (typeof projectId !== 'string' || !projectId) throw new ValidationError('projectId is required', [{ path: 'query.projectId', message: 'projectId is required' }]);
+    await sendList(req, res, q, max, (p) => stores.tasks.ready(principal(req), projectId, p));
   });
   r.post('/tasks', async (req, res) => {
     const input = parse(schemas.taskCreate, body(req), 'body');
@@ -28,6 +39,14 @@ export function taskRoutes({ stores, schemas, config }: ApiDeps): Router {
   r.delete('/tasks/:id', async (req, res) => {
     await stores.tasks.delete(principal(req), req.params.id, ifMatch(req));
     sendJson(res, 200, { success: true, id: req.params.id });
+  });
+  // contract 08 "Dependencies"
+  r.post('/tasks/:id/dependencies', async (req, res) => {
+    const { taskId } = parse(schemas.dependencyAdd, body(req), 'body');
+    sendEntity(res, 200, await stores.tasks.addDependency(principal(req), req.params.id, taskId));
+  });
+  r.delete('/tasks/:id/dependencies/:taskId', async (req, res) => {
+    sendEntity(res, 200, await stores.tasks.removeDependency(principal(req), req.params.id, req.params.taskId));
   });
   r.get('/tasks/:id/children', async (req, res) => {
     const q = parse(schemas.projectListQuery, req.query, 'query');

@@ -17,13 +17,24 @@
 --   {op='exists', k} / {op='absent', k}  fail 'MAESTRO_GONE <k>' / 'MAESTRO_EXISTS <k>'
 --   {op='empty', k}           fail 'MAESTRO_NOTEMPTY <k>' unless the sorted set is empty
 --   any write op with ie=true is skipped when its key does not exist
---   {op='fieldIs', k, f, v}   fail 'MAESTRO_VERSION <k> <current>' unless HGET f == v (raw text)
+--   {op='fieldIs', k, f, v}   fail 'MAESTRO_VERSION <k> <current>' unless HGET f == v (raw text; v null:
+--                             the field is absent)
 --   {op='hset', k, f={field=jsonText}, bump=true?}  bump: HINCRBY version 1 first
 --   {op='hdel', k, f=[names]}
 --   {op='hsetnull', k, f, v}  set only when the field is absent or JSON null
 --   {op='aadd'|'arem', k, f, v}  add (deduplicated) / remove a string in a JSON-array field
 --   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)
 --   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
+--   {op='acyclic', k, id, from=[ids], p, max}  (a precondition; contract 08 "Dependencies") fail
+--       'MAESTRO_CYCLE <k> <id> <a> … <id>' when task `id` is reachable from any of `from` through the
+--       stored `dependencies` of the tasks under key prefix p (so an edge id → from[i] would close a
+--       cycle); 'MAESTRO_GRAPH <k>' when more than `max` tasks would have to be visited to tell
+--   {op='blockIf', k, d, v}   add string v to hash k's JSON-array `blockedBy` unless hash d's status
+--       is "completed" (skipped when k is missing)
+--   {op='ready', k, x, id, old?}  after the writes: task hash k (id `id`) is in the ready index x
+--       (member from its priority and createdAt, keys.ts readyMember; `old` a member it had before its
+--       priority changed) iff it exists, its status is "todo", `blockedBy` is empty and `claimedBy` is
+--       null
 -- events: [{type, data=jsonText} | {type, render={kind, k}, pre?, post?} | {type, stamp={k, l, name},
 --   pre, post}] → XADD KEYS[1] (trimmed to ~maxlen every 64th commit), PUBLISH. With pre/post the data is pre .. rendered
 --   entity .. post; a stamp is '<the i-th value pushed to list l>,"version":<hash k's version>,
@@ -50,7 +61,7 @@ end
 -- fail mid-script after earlier writes were made, so every key is checked for the type its ops need
 -- before anything is written ('MAESTRO_TYPE <k>'). One TYPE per distinct key.
 local NEEDS = { check = 'hash', fieldIs = 'hash', hset = 'hash', hdel = 'hash', hsetnull = 'hash', aadd = 'hash',
-  arem = 'hash', zadd = 'zset', zrem = 'zset', empty = 'zset', rpush = 'list' }
+  arem = 'hash', zadd = 'zset', zrem = 'zset', empty = 'zset', rpush = 'list', blockIf = 'hash', ready = 'hash' }
 local typed = {}
 for _, o in ipairs(ops) do
   local need = NEEDS[o.op]
@@ -71,7 +82,10 @@ for _, o in ipairs(ops) do
     end
   elseif o.op == 'fieldIs' then
     local cur = redis.call('HGET', key, o.f)
-    if cur ~= o.v then
+    -- v null: the field must be absent
+    local want = o.v
+    if want == cjson.null then want = false end
+    if cur ~= want then
       local ver = redis.call('HGET', key, 'version') or '0'
       return redis.error_reply('MAESTRO_VERSION ' .. o.k .. ' ' .. ver)
     end
@@ -81,6 +95,32 @@ for _, o in ipairs(ops) do
     if redis.call('EXISTS', key) == 1 then return redis.error_reply('MAESTRO_EXISTS ' .. o.k) end
   elseif o.op == 'empty' then
     if redis.call('ZCARD', key) > 0 then return redis.error_reply('MAESTRO_NOTEMPTY ' .. o.k) end
+  elseif o.op == 'acyclic' then
+    -- breadth first over the stored dependencies, remembering how each task was reached
+    local seen, queue, head = {}, {}, 1
+    for _, f in ipairs(o.from) do
+      if f == o.id then return redis.error_reply('MAESTRO_CYCLE ' .. o.k .. ' ' .. o.id .. ' ' .. o.id) end
+      if not seen[f] then seen[f] = '' ; queue[#queue + 1] = f end
+    end
+    while head <= #queue do
+      if head > o.max then return redis.error_reply('MAESTRO_GRAPH ' .. o.k) end
+      local at = queue[head]
+      head = head + 1
+      local raw = redis.call('HGET', o.p .. at, 'dependencies')
+      if raw and raw ~= '[]' and raw ~= 'null' then
+        for _, nxt in ipairs(cjson.decode(raw)) do
+          if nxt == o.id then
+            local path = { at }
+            local back = seen[at]
+            while back and back ~= '' do path[#path + 1] = back ; back = seen[back] end
+            local text = o.id
+            for i = #path, 1, -1 do text = text .. ' ' .. path[i] end
+            return redis.error_reply('MAESTRO_CYCLE ' .. o.k .. ' ' .. text .. ' ' .. o.id)
+          end
+          if seen[nxt] == nil then seen[nxt] = at ; queue[#queue + 1] = nxt end
+        end
+      end
+    end
   end
 end
 
@@ -94,6 +134,9 @@ local function encodeArray(t)
   if #t == 0 then return '[]' end
   return cjson.encode(t)
 end
+
+-- The ready order's priority ranks (keys.ts readyMember), by stored JSON text.
+local READY_RANK = { ['"high"'] = '1', ['"medium"'] = '2', ['"low"'] = '3' }
 
 local rev = redis.call('INCR', KEYS[2])
 -- For the registry: touched[k] = 'made' when the last write surely left the key in place, 'check' when
@@ -147,13 +190,33 @@ for _, o in ipairs(ops) do
     redis.call('UNLINK', key)
   elseif op == 'pexpire' then
     redis.call('PEXPIRE', key, o.ms)
+  elseif op == 'blockIf' then
+    if redis.call('EXISTS', key) == 1 and redis.call('HGET', KEYS[o.d], 'status') ~= '"completed"' then
+      local t = jsonArray(key, 'blockedBy')
+      local found = false
+      for _, x in ipairs(t) do if x == o.v then found = true break end end
+      if not found then t[#t + 1] = o.v end
+      redis.call('HSET', key, 'blockedBy', encodeArray(t))
+    end
+  elseif op == 'ready' then
+    local x = KEYS[o.x]
+    if o.old then redis.call('ZREM', x, o.old) end
+    local f = redis.call('HMGET', key, 'status', 'blockedBy', 'claimedBy', 'priority', 'createdAt')
+    if f[5] then
+      -- keys.ts readyMember: <rank><createdAt, 14 digits>:<id>
+      local rank = READY_RANK[f[4] or '"medium"'] or '4'
+      local member = rank .. string.rep('0', 14 - #f[5]) .. f[5] .. ':' .. o.id
+      local free = f[1] == '"todo"' and (not f[2] or f[2] == '[]') and (not f[3] or f[3] == 'null')
+      if free then redis.call('ZADD', x, 0, member) else redis.call('ZREM', x, member) end
+    end
+    touched[o.x] = 'check'
   end
 end
 
 -- Documents (render-lib.lua): every entity hash this commit changed gets its document (`<key>:doc`)
 -- rebuilt from its fields, in this same step, so reads never render (contract 00 "Lists"); a deleted
 -- entity's document goes with it. Both are kept in the slot's key registry like any key.
-local HASH_WRITES = { hset = true, hdel = true, hsetnull = true, aadd = true, arem = true }
+local HASH_WRITES = { hset = true, hdel = true, hsetnull = true, aadd = true, arem = true, blockIf = true }
 -- req.docs: { [k] = kind } for the entity keys among KEYS (the Commit builder names them: keys.ts
 -- builds every entity key, so TypeScript knows; no pattern matching here).
 local kinds = {}

@@ -12,7 +12,7 @@ local FIELDS = {
   project = {'id','name','workingDir','description','metadata','createdAt','updatedAt','version'},
   task = {'id','projectId','parentId','title','description','status','sessionStatus','priority','createdAt',
           'updatedAt','startedAt','completedAt','initialPrompt','sessionIds','skillIds','agentIds','dependencies',
-          'model','metadata','version'},
+          'blockedBy','dependents','claimedBy','model','metadata','version'},
   session = {'id','projectId','taskIds','name','agentId','env','strategy','status','startedAt',
              'completedAt','hostname','platform','metadata','archivedAt'},
   template = {'id','name','role','content','isDefault','createdAt','updatedAt','version'},

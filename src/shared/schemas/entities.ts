@@ -50,6 +50,12 @@ export interface Task {
   skillIds: string[];
   agentIds: string[];
   dependencies: string[];
+  /** Derived (contract 08 "Dependencies"): the dependencies not completed yet. */
+  blockedBy: string[];
+  /** Derived: the tasks that wait for this one. */
+  dependents: string[];
+  /** The session working on it, since `at`, until `expiresAt` (ms), or null (contract 08 "Claims"). */
+  claimedBy: { sessionId: string; at: number; expiresAt: number } | null;
   model?: Model;
   metadata?: Record<string, unknown>;
   version: number;

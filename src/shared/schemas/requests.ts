@@ -92,6 +92,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     priority: z.enum(TASK_PRIORITIES, { error: `priority must be one of ${TASK_PRIORITIES.join(', ')}` }).optional(),
     initialPrompt: text('initialPrompt').optional(),
     skillIds: idArray('skillIds').optional(),
+    dependencies: idArray('dependencies').optional(),
     model: z.enum(MODELS, { error: `model must be one of ${MODELS.join(', ')}` }).optional(),
     metadata: jsonObject('metadata').optional(),
   });
@@ -111,6 +112,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     sessionIds: idArray('sessionIds').optional(),
     skillIds: idArray('skillIds').optional(),
     agentIds: idArray('agentIds').optional(),
+    dependencies: idArray('dependencies').optional(),
     model: z.enum(MODELS, { error: `model must be one of ${MODELS.join(', ')}` }).optional(),
     initialPrompt: text('initialPrompt').optional(),
     metadata: jsonObject('metadata').optional(),
@@ -118,6 +120,9 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     updateSource: z.enum(['user', 'session'], { error: 'updateSource must be "user" or "session"' }).optional(),
     sessionId: id().optional(),
   });
+
+  /** `POST /tasks/:id/dependencies` (contract 08). */
+  const dependencyAdd = z.object({ taskId: requiredString('taskId is required').pipe(id()) });
 
   const taskTimeline = z.object({
     message: requiredString('message is required').pipe(text('message')),
@@ -238,6 +243,7 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     taskCreate,
     taskUpdate,
     taskTimeline,
+    dependencyAdd,
     sessionCreate,
     sessionUpdate,
     sessionEvent,

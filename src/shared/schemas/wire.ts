@@ -46,6 +46,13 @@ export const TaskSchema = z
     skillIds: z.array(z.string()),
     agentIds: z.array(z.string()),
     dependencies: z.array(z.string()),
+    blockedBy: z.array(z.string()).optional().describe('dependencies not completed yet (contract 08)'),
+    dependents: z.array(z.string()).optional().describe('tasks that wait for this one (contract 08)'),
+    claimedBy: z
+      .object({ sessionId: z.string(), at: z.number().int(), expiresAt: z.number().int() })
+      .nullable()
+      .optional()
+      .describe('the session working on it (contract 08 "Claims")'),
     model: z.enum(MODELS).optional(),
     metadata: obj.optional(),
     version: z.number().int(),

@@ -7,6 +7,7 @@ import { StoreContext } from './store-context.js';
 import { TaskStore } from './task-store.js';
 import { TemplateStore } from './template-store.js';
 import { IdentityStore } from '../auth/identity-store.js';
+import { DEFAULT_GRAPH_LIMITS } from './task-graph.js';
 
 /** Every store over one Redis connection (see DESIGN.md "Layout": src/shared holds the stores). */
 export interface Stores {
@@ -25,7 +26,8 @@ export interface Stores {
  */
 export function createStores(
   redis: RedisClient,
-  config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'> & Partial<Pick<Config, 'MAX_API_KEYS_PER_USER' | 'REFRESH_REUSE_WINDOW_SECONDS'>>,
+  config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'> &
+    Partial<Pick<Config, 'MAX_API_KEYS_PER_USER' | 'REFRESH_REUSE_WINDOW_SECONDS' | 'TASK_MAX_DEPENDENCIES' | 'TASK_MAX_DEPENDENTS' | 'TASK_DEPENDENCY_SEARCH_MAX'>>,
   clock: () => number = Date.now,
 ): Stores {
   const ctx = new StoreContext(redis, config, clock);
@@ -34,7 +36,11 @@ export function createStores(
     ...(config.REFRESH_REUSE_WINDOW_SECONDS ? { refreshReuseWindowSeconds: config.REFRESH_REUSE_WINDOW_SECONDS } : {}),
   });
   const projects = new ProjectStore(ctx, identity);
-  const tasks = new TaskStore(ctx, projects);
+  const tasks = new TaskStore(ctx, projects, {
+    maxDependencies: config.TASK_MAX_DEPENDENCIES ?? DEFAULT_GRAPH_LIMITS.maxDependencies,
+    maxDependents: config.TASK_MAX_DEPENDENTS ?? DEFAULT_GRAPH_LIMITS.maxDependents,
+    searchMax: config.TASK_DEPENDENCY_SEARCH_MAX ?? DEFAULT_GRAPH_LIMITS.searchMax,
+  });
   const sessions = new SessionStore(ctx, projects, tasks);
   sessions.onKeysEnded = async (keyIds) => {
     for (const id of keyIds) await identity.revokeKeyById(id);

@@ -1,11 +1,30 @@
 import { NotFoundError, ValidationError } from '../errors.js';
 import { authorizeIn, canRead } from '../access/policy.js';
 import type { Principal } from '../principal.js';
-import { indexMember } from '../keys.js';
+import { indexMember, readyMember } from '../keys.js';
 import { TASK_STATUSES, newId, type Task } from '../schemas/entities.js';
 import type { TaskCreate, TaskListQuery, TaskUpdate } from '../schemas/requests.js';
-import { nothingWritten, withRetry } from '../commit.js';
-import { decodeFields, encodeFields } from './entity-codec.js';
+import { nothingWritten, withRetry, type Commit } from '../commit.js';
+import {
+  addDependencyOps,
+  checkNewDependencies,
+  completionOps,
+  DEFAULT_GRAPH_LIMITS,
+  dependencyList,
+  diff,
+  guardFields,
+  readTaskGraph,
+  removeDependencyOps,
+  type GraphLimits,
+  type TaskGraphState,
+} from './task-graph.js';
+
+/** One dependency added or removed (`POST`/`DELETE /tasks/:id/dependencies`), computed on the task as read in the commit's retry. */
+interface DependencyEdit {
+  add?: string;
+  remove?: string;
+}
+import { encodeFields } from './entity-codec.js';
 import { readDoc, versionOf, type Rendered } from './documents.js';
 import { pageIndex, pageMerged, type IndexSource, type Page, type PageRequest } from './pager.js';
 import type { ProjectStore } from './project-store.js';
@@ -21,6 +40,7 @@ export class TaskStore {
   constructor(
     private readonly ctx: StoreContext,
     private readonly projects: ProjectStore,
+    private readonly graph: GraphLimits = DEFAULT_GRAPH_LIMITS,
   ) {}
 
   /** Project id of task `taskId`, or undefined when there is no such task (cached: it never changes). */
@@ -55,7 +75,11 @@ export class TaskStore {
     const now = this.ctx.clock();
     const id = newId('task', now);
     const parentId = input.parentId ? input.parentId : null;
+    const dependencies = dependencyList(input.dependencies ?? [], this.graph.maxDependencies);
     const { keys } = this.ctx;
+    const c = this.ctx.commit(pid, now).exists(keys.project(pid), { resource: 'Project', id: pid });
+    // checked (and guarded) before anything is written: a bad request changes nothing
+    await checkNewDependencies(this.ctx, c, pid, id, dependencies, this.graph);
     await this.ctx.redis.set(keys.taskLookup(id), pid);
     const key = keys.task(pid, id);
     const task: Omit<Task, 'version'> & { version: number; ownerId: string } = {
@@ -74,17 +98,22 @@ export class TaskStore {
       sessionIds: [],
       skillIds: input.skillIds ?? [],
       agentIds: [],
-      dependencies: [],
+      dependencies,
+      blockedBy: [],
+      dependents: [],
+      claimedBy: null,
       model: input.model,
       metadata: input.metadata,
       version: 1,
       ownerId: actor.id,
     };
-    const c = this.ctx.commit(pid, now).exists(keys.project(pid), { resource: 'Project', id: pid });
     if (parentId) c.exists(keys.task(pid, parentId), { resource: 'Parent task', id: parentId });
     c.absent(key, { resource: 'Task', id }).hset(key, encodeFields(task));
     const member = indexMember(now, id);
     for (const idx of this.indexKeys(pid, 'todo', parentId)) c.zadd(idx, member);
+    // its dependencies list it as a dependent; it is blocked by those not completed (contract 08)
+    for (const d of dependencies) addDependencyOps(c, keys, pid, id, d);
+    c.ready(key, id, keys.tasksReady(pid));
     try {
       const res = await c.eventRender('task:created', 'task', key).render('task', key).exec(this.ctx.redis);
       // a retry of a create that was made (Idempotency-Key): the first attempt's task, not this id
@@ -103,23 +132,22 @@ export class TaskStore {
    * `sessionStatus`; `status` sets `startedAt`/`completedAt` the first time; always bumps `updatedAt`
    * and emits `task:updated`. `ifMatch` → 412 on version mismatch.
    */
-  async update(actor: Principal, id: string, input: TaskUpdate, ifMatch?: number): Promise<Rendered> {
+  async update(actor: Principal, id: string, input: TaskUpdate, ifMatch?: number, edit?: DependencyEdit): Promise<Rendered> {
     const pid = await this.projectOf(id);
     authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', id));
     const { keys } = this.ctx;
     const key = keys.task(pid, id);
     const fromSession = input.updateSource === 'session';
     return withRetry(async () => {
-      const cur = decodeFields(
-        ['status', 'parentId', 'createdAt', 'version'] as const,
-        await this.ctx.redis.hmget(key, 'status', 'parentId', 'createdAt', 'version'),
-      );
-      if (cur.version === undefined) throw new NotFoundError('Task', id);
+      const st = await readTaskGraph(this.ctx, pid, id);
+      if (!st) throw new NotFoundError('Task', id);
+      const cur = { status: st.status, parentId: st.parentId, createdAt: st.createdAt };
       const c = this.ctx.commit(pid);
       const role = { resource: 'Task', id };
       if (ifMatch !== undefined) c.checkVersion(key, ifMatch, role);
       else c.exists(key, role);
       const fields: Record<string, unknown> = { updatedAt: c.now };
+      if (!fromSession) await this.graphChanges(c, pid, st, input, fields, edit);
       if (fromSession) {
         fields.sessionStatus = input.sessionStatus;
       } else {
@@ -170,6 +198,68 @@ export class TaskStore {
   }
 
   /**
+   * The dependency-graph side of a PATCH (contract 08): `dependencies` replaced (new ones checked, a
+   * cycle refused in the commit), a change into or out of `completed` unblocking or blocking the
+   * dependents, completion releasing a claim, and the task's place in the ready index after a status,
+   * priority or dependency change. Every field it reads is guarded in the commit.
+   */
+  private async graphChanges(c: Commit, projectId: string, st: TaskGraphState, input: TaskUpdate, fields: Record<string, unknown>, edit?: DependencyEdit): Promise<void> {
+    const { keys } = this.ctx;
+    let touched = false;
+    const wanted = edit?.add ? [...st.dependencies, edit.add] : edit?.remove ? st.dependencies.filter((d) => d !== edit.remove) : input.dependencies;
+    if (wanted !== undefined) {
+      const next = dependencyList(wanted, this.graph.maxDependencies);
+      const { added, removed } = diff(st.dependencies, next);
+      guardFields(c, st, ['dependencies']);
+      await checkNewDependencies(this.ctx, c, projectId, st.id, added, this.graph);
+      if (added.length) c.acyclic(st.key, st.id, added, keys.taskPrefix(projectId), this.graph.searchMax, { resource: 'Task', id: st.id });
+      for (const r of removed) removeDependencyOps(c, keys, projectId, st.id, r, false);
+      for (const a of added) addDependencyOps(c, keys, projectId, st.id, a);
+      fields.dependencies = next;
+      touched = true;
+    }
+    const newStatus = input.status;
+    if (newStatus && newStatus !== st.status && (newStatus === 'completed' || st.status === 'completed')) {
+      guardFields(c, st, ['dependents', 'status']);
+      completionOps(c, keys, projectId, st.id, st.dependents, newStatus === 'completed');
+    }
+    if (newStatus === 'completed' && st.claimedBy) {
+      guardFields(c, st, ['claimedBy']);
+      fields.claimedBy = null;
+      c.zrem(keys.claims(projectId), st.id);
+    }
+    if (newStatus || input.priority || touched) {
+      const priorityChanged = input.priority !== undefined && input.priority !== st.priority;
+      if (priorityChanged) guardFields(c, st, ['priority']);
+      c.ready(st.key, st.id, keys.tasksReady(projectId), priorityChanged ? readyMember(st.priority, st.createdAt, st.id) : undefined);
+    }
+  }
+
+  /** `POST /tasks/:id/dependencies {taskId}` (contract 08): task `id` waits for `dep` too; the task as it is now. */
+  async addDependency(actor: Principal, id: string, dep: string): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', id));
+    return this.update(actor, id, {} as TaskUpdate, undefined, { add: dep });
+  }
+
+  /** `DELETE /tasks/:id/dependencies/:taskId` (contract 08): task `id` no longer waits for `dep`. */
+  async removeDependency(actor: Principal, id: string, dep: string): Promise<Rendered> {
+    const pid = await this.projectOf(id);
+    authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', id));
+    return this.update(actor, id, {} as TaskUpdate, undefined, { remove: dep });
+  }
+
+  /**
+   * `GET /tasks/ready?projectId=` (contract 08 "Ready work"): the project's tasks that are `todo`, not
+   * blocked by dependencies and not claimed, high → medium → low priority, then creation order; one
+   * page of the ready index, O(log n + page). An unreadable project has none.
+   */
+  async ready(actor: Principal, projectId: string, req: PageRequest): Promise<Page> {
+    if (!canRead(actor, projectId)) return { items: [], total: 0 };
+    return pageIndex(this.ctx, { index: this.ctx.keys.tasksReady(projectId), entityPrefix: this.ctx.keys.taskPrefix(projectId) }, 'task', req);
+  }
+
+  /**
    * Moving task `id` under `parent` must not make it its own ancestor (contract 00 "Input": 400
    * VALIDATION_ERROR). Walks up from `parent` (same project; 404 "Parent task …" if it is missing),
    * guarding each ancestor's parentId in the commit so a concurrent move cannot close a cycle.
@@ -197,14 +287,20 @@ export class TaskStore {
     const { keys } = this.ctx;
     const key = keys.task(pid, id);
     await withRetry(async () => {
-      const cur = decodeFields(
-        ['status', 'parentId', 'createdAt', 'version'] as const,
-        await this.ctx.redis.hmget(key, 'status', 'parentId', 'createdAt', 'version'),
-      );
-      if (cur.version === undefined) throw new NotFoundError('Task', id);
-      const c = this.ctx.commit(pid).checkVersion(key, ifMatch ?? (cur.version as number), { resource: 'Task', id });
-      const member = indexMember(cur.createdAt as number, id);
-      for (const idx of this.indexKeys(pid, cur.status as string, (cur.parentId as string | null) ?? null)) c.zrem(idx, member);
+      const st = await readTaskGraph(this.ctx, pid, id);
+      if (!st) throw new NotFoundError('Task', id);
+      const c = this.ctx.commit(pid).checkVersion(key, ifMatch ?? st.version, { resource: 'Task', id });
+      const member = indexMember(st.createdAt, id);
+      for (const idx of this.indexKeys(pid, st.status, st.parentId)) c.zrem(idx, member);
+      // out of the graph (contract 08): its dependencies lose it as a dependent, its dependents lose
+      // it as a dependency (each with its task:updated; one may become ready), and out of the ready
+      // index and the claims
+      for (const d of st.dependencies) c.arrayRemove(keys.task(pid, d), 'dependents', id).hset(keys.task(pid, d), { updatedAt: String(c.now) }, true, true).eventRender('task:updated', 'task', keys.task(pid, d));
+      for (const d of st.dependents) {
+        const dk = keys.task(pid, d);
+        c.arrayRemove(dk, 'dependencies', id).arrayRemove(dk, 'blockedBy', id).hset(dk, { updatedAt: String(c.now) }, true, true).eventRender('task:updated', 'task', dk).ready(dk, d, keys.tasksReady(pid));
+      }
+      c.zrem(keys.tasksReady(pid), readyMember(st.priority, st.createdAt, id)).zrem(keys.claims(pid), id);
       await c.del(key).event('task:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
     }, ifMatch);
     await this.ctx.redis.del(keys.taskLookup(id));
