@@ -99,6 +99,10 @@ export function operations(s: RequestSchemas): Operation[] {
     { method: 'get', path: '/tasks/ready', tag: 'tasks', summary: 'Tasks of a project ready to work on: todo, not blocked, not claimed; by priority, then creation (paged; projectId required)', query: s.projectListQuery, ok: [200, list('Task')], errors: [400] },
     { method: 'post', path: '/tasks/{id}/dependencies', tag: 'tasks', summary: 'Make the task wait for another ({taskId}); a cycle is refused', body: s.dependencyAdd, ok: [200, 'Task'], errors: [400, 404] },
     { method: 'delete', path: '/tasks/{id}/dependencies/{taskId}', tag: 'tasks', summary: 'The task no longer waits for taskId', ok: [200, 'Task'], errors: [404] },
+    { method: 'post', path: '/tasks/{id}/claim', tag: 'tasks', summary: 'Claim the task for a session ({sessionId, leaseMs?}); 409 when held or blocked', body: s.claimBody, ok: [200, 'Task'], errors: [400, 404, 409] },
+    { method: 'post', path: '/tasks/{id}/claim/renew', tag: 'tasks', summary: "Renew the session's claim", body: s.claimBody, ok: [200, 'Task'], errors: [400, 404, 409] },
+    { method: 'delete', path: '/tasks/{id}/claim', tag: 'tasks', summary: 'Release the claim (the task goes back to todo unless completed)', ok: [200, 'Task'], errors: [404, 409] },
+    { method: 'post', path: '/tasks/claim-next', tag: 'tasks', summary: 'Claim the first ready task of a project ({projectId, sessionId}); 204 when none is ready', body: s.claimNextBody, ok: [200, 'Task'], errors: [400, 404] },
 
     { method: 'get', path: '/sessions', tag: 'sessions', summary: 'List sessions (filters projectId, taskId, status, active, archived; paged)', query: s.sessionListQuery, ok: [200, list('Session')] },
     { method: 'post', path: '/sessions', tag: 'sessions', summary: 'Create (or register) a session', body: s.sessionCreate, ok: [201, 'Session'], errors: [400, 404] },

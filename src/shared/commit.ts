@@ -188,6 +188,11 @@ export class Commit {
     this.ops.push({ op: 'zadd', k: this.k(key), m: member });
     return this;
   }
+  /** Adds a member to a sorted set with a score (e.g. a claim by its lease expiry, ms). */
+  zaddScore(key: string, score: number, member: string): this {
+    this.ops.push({ op: 'zadds', k: this.k(key), s: score, m: member });
+    return this;
+  }
   /** Removes a member from an index. */
   zrem(key: string, member: string): this {
     this.ops.push({ op: 'zrem', k: this.k(key), m: member });

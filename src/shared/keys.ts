@@ -80,10 +80,14 @@ export class Keys {
   }
   /**
    * Projects with claims, scored by (at most) their earliest lease expiry, ms: where the claim sweeper
-   * looks (written with ZADD LT before a claim's commit; see task-claims.ts).
+   * looks (see task-claims.ts). Same hash tag as `claimGenerations`.
    */
   get claimProjects(): string {
-    return `${this.prefix}claims:projects`;
+    return `${this.prefix}{claims}:projects`;
+  }
+  /** Per project, a count moved by every claim marked in `claimProjects` (the sweeper's compare-and-set). */
+  get claimGenerations(): string {
+    return `${this.prefix}{claims}:gen`;
   }
   /** Prefix such that `sessionPrefix(p) + sessionId` is the session hash key. */
   sessionPrefix(projectId: string): string {

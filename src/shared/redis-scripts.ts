@@ -21,6 +21,8 @@ const SCRIPTS = {
   maestroDocRebuild: load('doc-rebuild'),
   maestroIdempotencyClaim: load('idempotency-claim', false),
   maestroIdempotencyRelease: load('idempotency-release', false),
+  maestroClaimsReschedule: load('claims-reschedule', false),
+  maestroClaimsMark: load('claims-mark', false),
 } as const;
 
 /** The typed surface of the scripts once defined on a connection (variable key count: numkeys first). */
@@ -44,6 +46,10 @@ export interface ScriptCommands {
   maestroIdempotencyClaim(numKeys: 1, key: string, hash: string, leaseMs: string, ttlSeconds: string): Promise<string[]>;
   /** Ends a pending Idempotency-Key record's hold: 1 released, 0 not pending (idempotency-release.lua). */
   maestroIdempotencyRelease(numKeys: 1, key: string): Promise<number>;
+  /** The claim sweeper's compare-and-set of a project's earliest expiry: 1 changed, 0 not (claims-reschedule.lua). */
+  maestroClaimsReschedule(numKeys: 2, index: string, generations: string, projectId: string, seen: string, next: string): Promise<number>;
+  /** Marks a project as having a claim expiring at `expiresAt` ms: its new generation (claims-mark.lua). */
+  maestroClaimsMark(numKeys: 2, index: string, generations: string, projectId: string, expiresAt: string): Promise<number>;
 }
 
 /** A connection with Maestro's scripts defined (EVALSHA with automatic fallback to EVAL). */

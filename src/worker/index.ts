@@ -9,6 +9,7 @@ import { Metrics, onEventsPublished } from '../shared/metrics.js';
 import { bullPrefix, SPAWN_QUEUE } from '../shared/spawn/spawn-queue.js';
 import { SpawnWorker } from './spawn-worker.js';
 import { MaintenanceWorker } from './maintenance-worker.js';
+import { startClaimSweeper } from './claim-sweeper.js';
 
 /** A running worker process. */
 export interface WorkerProcess {
@@ -44,6 +45,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
   sweep.unref();
   const maintenance = new MaintenanceWorker(config, stores, logger, redis, metrics);
   void maintenance.scheduleWithRetry();
+  const sweeper = startClaimSweeper(stores.claims, config.CLAIM_SWEEP_MS, logger);
   // Prometheus scrapes the worker at METRICS_PORT (0 = any free port; the port is logged).
   let metricsServer: Server | undefined;
   const port = config.METRICS_PORT ?? 9464;
@@ -75,6 +77,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Worke
     maintenance,
     metricsPort,
     close: async () => {
+      sweeper.stop();
       clearInterval(sweep);
       metricsServer?.close();
       await queue.close().catch(() => undefined);

@@ -1,7 +1,7 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { ApiDeps } from '../api-deps.js';
 import { ValidationError } from '../../shared/errors.js';
-import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
+import { answeredAlready, body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
 
 /**
  * Tasks (contract 02 "Tasks"): list with filters, create, get, PATCH, timeline, delete, children; and
@@ -21,6 +21,22 @@ export function taskRoutes({ stores, schemas, config }: ApiDeps): Router {
     if (typeof projectId !== 'string' || !projectId) throw new ValidationError('projectId is required', [{ path: 'query.projectId', message: 'projectId is required' }]);
     await sendList(req, res, q, max, (p) => stores.tasks.ready(principal(req), projectId, p));
   });
+  /** The session a claim is for: the body's, else a session key's own (400 when neither). */
+  const claimSession = (req: Request, given?: string): string => {
+    const sid = given ?? principal(req).sessionId;
+    if (!sid) throw new ValidationError('sessionId is required', [{ path: 'body.sessionId', message: 'sessionId is required' }]);
+    return sid;
+  };
+  // contract 08 "Claims": before /tasks/:id
+  r.post('/tasks/claim-next', async (req, res) => {
+    const input = parse(schemas.claimNextBody, body(req), 'body');
+    const claimed = await stores.claims.claimNext(principal(req), { ...input, sessionId: claimSession(req, input.sessionId) });
+    if (!claimed) {
+      if (!answeredAlready(res, 204, '')) res.status(204).end();
+      return;
+    }
+    sendEntity(res, 200, claimed);
+  });
   r.post('/tasks', async (req, res) => {
     const input = parse(schemas.taskCreate, body(req), 'body');
     sendEntity(res, 201, await stores.tasks.create(principal(req), input));
@@ -39,6 +55,18 @@ export function taskRoutes({ stores, schemas, config }: ApiDeps): Router {
   r.delete('/tasks/:id', async (req, res) => {
     await stores.tasks.delete(principal(req), req.params.id, ifMatch(req));
     sendJson(res, 200, { success: true, id: req.params.id });
+  });
+  r.post('/tasks/:id/claim', async (req, res) => {
+    const input = parse(schemas.claimBody, body(req), 'body');
+    sendEntity(res, 200, await stores.claims.claim(principal(req), req.params.id, { ...input, sessionId: claimSession(req, input.sessionId) }));
+  });
+  r.post('/tasks/:id/claim/renew', async (req, res) => {
+    const input = parse(schemas.claimBody, body(req), 'body');
+    sendEntity(res, 200, await stores.claims.renew(principal(req), req.params.id, { ...input, sessionId: claimSession(req, input.sessionId) }));
+  });
+  r.delete('/tasks/:id/claim', async (req, res) => {
+    const sid = typeof req.query.sessionId === 'string' && req.query.sessionId ? req.query.sessionId : undefined;
+    sendEntity(res, 200, await stores.claims.release(principal(req), req.params.id, sid));
   });
   // contract 08 "Dependencies"
   r.post('/tasks/:id/dependencies', async (req, res) => {

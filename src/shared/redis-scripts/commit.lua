@@ -23,7 +23,7 @@
 --   {op='hdel', k, f=[names]}
 --   {op='hsetnull', k, f, v}  set only when the field is absent or JSON null
 --   {op='aadd'|'arem', k, f, v}  add (deduplicated) / remove a string in a JSON-array field
---   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)
+--   {op='zadd'|'zrem', k, m}  lexicographic index (score 0)   {op='zadds', k, s, m}  ZADD with score s
 --   {op='rpush', k, v=[jsonText…]}  {op='del', k}  {op='pexpire', k, ms}
 --   {op='acyclic', k, id, from=[ids], p, max}  (a precondition; contract 08 "Dependencies") fail
 --       'MAESTRO_CYCLE <k> <id> <a> … <id>' when task `id` is reachable from any of `from` through the
@@ -61,7 +61,7 @@ end
 -- fail mid-script after earlier writes were made, so every key is checked for the type its ops need
 -- before anything is written ('MAESTRO_TYPE <k>'). One TYPE per distinct key.
 local NEEDS = { check = 'hash', fieldIs = 'hash', hset = 'hash', hdel = 'hash', hsetnull = 'hash', aadd = 'hash',
-  arem = 'hash', zadd = 'zset', zrem = 'zset', empty = 'zset', rpush = 'list', blockIf = 'hash', ready = 'hash' }
+  arem = 'hash', zadd = 'zset', zadds = 'zset', zrem = 'zset', empty = 'zset', rpush = 'list', blockIf = 'hash', ready = 'hash' }
 local typed = {}
 for _, o in ipairs(ops) do
   local need = NEEDS[o.op]
@@ -141,7 +141,7 @@ local READY_RANK = { ['"high"'] = '1', ['"medium"'] = '2', ['"low"'] = '3' }
 local rev = redis.call('INCR', KEYS[2])
 -- For the registry: touched[k] = 'made' when the last write surely left the key in place, 'check' when
 -- a write may have removed it (DEL, ZREM, HDEL, or a write with nothing to write); EXISTS only for those.
-local MAKES = { hset = true, hsetnull = true, aadd = true, arem = true, zadd = true, rpush = true }
+local MAKES = { hset = true, hsetnull = true, aadd = true, arem = true, zadd = true, zadds = true, rpush = true }
 local touched = {}
 -- What writes answered, for the stamps of small append events: a hash's new version, a list's length.
 local versions, lengths, pushed = {}, {}, {}
@@ -178,6 +178,8 @@ for _, o in ipairs(ops) do
     redis.call('HSET', key, o.f, encodeArray(out))
   elseif op == 'zadd' then
     redis.call('ZADD', key, 0, o.m)
+  elseif op == 'zadds' then
+    redis.call('ZADD', key, o.s, o.m)
   elseif op == 'zrem' then
     redis.call('ZREM', key, o.m)
   elseif op == 'rpush' then

@@ -121,6 +121,14 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     sessionId: id().optional(),
   });
 
+  /** `POST /tasks/:id/claim`, `/claim/renew` (contract 08): the session (a session key's own by default) and a lease, ms. */
+  const claimBody = z.object({
+    sessionId: id('sessionId must be a string').optional(),
+    leaseMs: z.number({ error: 'leaseMs must be a number' }).int({ error: 'leaseMs must be an integer' }).optional(),
+  });
+  /** `POST /tasks/claim-next` (contract 08). */
+  const claimNextBody = claimBody.extend({ projectId: requiredString('projectId is required').pipe(id()) });
+
   /** `POST /tasks/:id/dependencies` (contract 08). */
   const dependencyAdd = z.object({ taskId: requiredString('taskId is required').pipe(id()) });
 
@@ -244,6 +252,8 @@ export function requestSchemas(l: Limits = DEFAULT_LIMITS) {
     taskUpdate,
     taskTimeline,
     dependencyAdd,
+    claimBody,
+    claimNextBody,
     sessionCreate,
     sessionUpdate,
     sessionEvent,

@@ -8,6 +8,7 @@ import { TaskStore } from './task-store.js';
 import { TemplateStore } from './template-store.js';
 import { IdentityStore } from '../auth/identity-store.js';
 import { DEFAULT_GRAPH_LIMITS } from './task-graph.js';
+import { ClaimStore, DEFAULT_CLAIM_LIMITS } from './task-claims.js';
 
 /** Every store over one Redis connection (see DESIGN.md "Layout": src/shared holds the stores). */
 export interface Stores {
@@ -18,6 +19,8 @@ export interface Stores {
   queues: QueueStore;
   templates: TemplateStore;
   identity: IdentityStore;
+  /** Claims of tasks by sessions (contract 08). */
+  claims: ClaimStore;
 }
 
 /**
@@ -27,7 +30,9 @@ export interface Stores {
 export function createStores(
   redis: RedisClient,
   config: Pick<Config, 'MAESTRO_REDIS_PREFIX' | 'EVENT_STREAM_MAXLEN'> &
-    Partial<Pick<Config, 'MAX_API_KEYS_PER_USER' | 'REFRESH_REUSE_WINDOW_SECONDS' | 'TASK_MAX_DEPENDENCIES' | 'TASK_MAX_DEPENDENTS' | 'TASK_DEPENDENCY_SEARCH_MAX'>>,
+    Partial<
+      Pick<Config, 'MAX_API_KEYS_PER_USER' | 'REFRESH_REUSE_WINDOW_SECONDS' | 'TASK_MAX_DEPENDENCIES' | 'TASK_MAX_DEPENDENTS' | 'TASK_DEPENDENCY_SEARCH_MAX' | 'CLAIM_LEASE_MS' | 'CLAIM_LEASE_MAX_MS'>
+    >,
   clock: () => number = Date.now,
 ): Stores {
   const ctx = new StoreContext(redis, config, clock);
@@ -45,7 +50,12 @@ export function createStores(
   sessions.onKeysEnded = async (keyIds) => {
     for (const id of keyIds) await identity.revokeKeyById(id);
   };
+  const claims = new ClaimStore(ctx, {
+    leaseMs: config.CLAIM_LEASE_MS ?? DEFAULT_CLAIM_LIMITS.leaseMs,
+    maxLeaseMs: config.CLAIM_LEASE_MAX_MS ?? DEFAULT_CLAIM_LIMITS.maxLeaseMs,
+  });
+  sessions.onSessionEnded = (pid, sid, taskIds) => claims.releaseSession(pid, sid, taskIds);
   const queues = new QueueStore(ctx, sessions, tasks);
   const templates = new TemplateStore(ctx);
-  return { ctx, projects, tasks, sessions, queues, templates, identity };
+  return { ctx, projects, tasks, sessions, queues, templates, identity, claims };
 }

@@ -62,6 +62,11 @@ export class SessionStore {
    * long as its session). Best effort, after the change is committed.
    */
   onKeysEnded?: (keyIds: string[]) => Promise<void>;
+  /**
+   * Called after a session ended (completed, failed, stopped) or went (deleted, replaced) with its
+   * project, id and task ids as read: its claims are released (contract 08). Best effort.
+   */
+  onSessionEnded?: (projectId: string, sessionId: string, taskIds: string[]) => Promise<void>;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -79,6 +84,10 @@ export class SessionStore {
   private async endCurrentKeys(pid: string, id: string): Promise<void> {
     const [many, one] = await this.ctx.redis.hmget(this.ctx.keys.session(pid, id), 'apiKeyIds', 'apiKeyId').catch(() => [null, null]);
     await this.endKeys([...(many ? (JSON.parse(many) as string[]) : []), one ? (JSON.parse(one) as string) : undefined]);
+  }
+
+  private ended(pid: string, id: string, taskIds: string[]): Promise<void> {
+    return this.onSessionEnded && taskIds.length ? this.onSessionEnded(pid, id, taskIds).catch(() => undefined) : Promise.resolve();
   }
 
   private removed(id: string, ownerId: string | undefined): Promise<void> {
@@ -356,6 +365,7 @@ export class SessionStore {
       // Replaced: its keys die with it (item 6), its files go.
       if (replaced) {
         await this.endKeys(replaced.keyIds);
+        await this.ended(pid, id, replaced.taskIds);
         await this.removed(id, replaced.ownerId);
       }
       // A new session's lists are short (its start and one entry per task): whole is the render.
@@ -457,7 +467,10 @@ export class SessionStore {
       timeline.forEach((_, i) => this.entryEvent(c, id, key, 'timeline', i + 1));
       await c.exec(this.ctx.redis);
     }, ifMatch);
-    if (input.status !== undefined && FINISHED.has(input.status)) await this.endCurrentKeys(pid, id);
+    if (input.status !== undefined && FINISHED.has(input.status)) {
+      await this.endCurrentKeys(pid, id);
+      await this.ended(pid, id, (await this.readCore(pid, id))?.taskIds ?? []);
+    }
     const out = await this.read(pid, id, view);
     if (!out) throw new NotFoundError('Session', id);
     return out;
@@ -510,6 +523,7 @@ export class SessionStore {
       c.hset(key, encodeFields({ status: 'failed', completedAt: c.now, lastActivity: c.now, metadata }), true);
       await c.eventRender('session:updated', 'session-head', key).exec(this.ctx.redis);
       await this.endCurrentKeys(pid, id);
+      await this.ended(pid, id, cur.taskIds);
     });
   }
 
@@ -552,6 +566,7 @@ export class SessionStore {
       return cur;
     }, ifMatch);
     await this.endKeys(gone.keyIds);
+    await this.ended(pid, id, gone.taskIds);
     await this.ctx.redis.del(this.ctx.keys.sessionLookup(id));
     await this.removed(id, gone.ownerId);
   }
