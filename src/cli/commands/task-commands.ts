@@ -130,6 +130,56 @@ export function registerTaskCommands(program: Command, ctx: CliContext): void {
       printResult(all, (v) => v.map(taskLine).join('\n') || '(no children)');
     });
 
+  // ── coordination (contract 08): this server's additions ───────────────────────────────────────
+  task
+    .command('ready')
+    .description("the project's tasks ready to work on (todo, not blocked, not claimed), by priority")
+    .option('--limit <n>', 'at most n', '100')
+    .action(async (o: { limit: string }) => {
+      const q = new URLSearchParams({ projectId: ctx.project(), limit: String(Number.parseInt(o.limit, 10) || 100) });
+      printResult(await ctx.api().get(`/tasks/ready?${q}`), (v) => v.map(taskLine).join('\n') || '(no task is ready)');
+    });
+  task
+    .command('claim [id]')
+    .description('claim a task for this session (--next: the first ready one of the project)')
+    .option('--next', 'claim the first ready task')
+    .option('--lease <ms>', 'lease, ms (default: the server\'s, 10 minutes)')
+    .action(async (id: string | undefined, o: { next?: boolean; lease?: string }) => {
+      const sessionId = ctx.session();
+      const leaseMs = o.lease ? Number.parseInt(o.lease, 10) : undefined;
+      if (!id && !o.next) throw localError('invalid_request', 'Task ID is required (or --next)');
+      const r = o.next
+        ? await ctx.api().post('/tasks/claim-next', { projectId: ctx.project(), sessionId, ...(leaseMs ? { leaseMs } : {}) })
+        : await ctx.api().post(`/tasks/${enc(id!)}/claim`, { sessionId, ...(leaseMs ? { leaseMs } : {}) });
+      // claim-next answers 204 (no body) when nothing is ready
+      printResult(r?.id ? r : null, (t) => (t ? `Claimed ${t.id}: ${t.title} (until ${new Date(t.claimedBy.expiresAt).toISOString()})` : 'No task is ready'));
+    });
+  task
+    .command('renew <id>')
+    .description("renew this session's claim of a task")
+    .option('--lease <ms>', 'lease, ms')
+    .action(async (id: string, o: { lease?: string }) => {
+      const r = await ctx.api().post(`/tasks/${enc(id)}/claim/renew`, { sessionId: ctx.session(), ...(o.lease ? { leaseMs: Number.parseInt(o.lease, 10) } : {}) });
+      printResult(r, (t) => `Renewed ${t.id} until ${new Date(t.claimedBy.expiresAt).toISOString()}`);
+    });
+  task
+    .command('release <id>')
+    .description('release the claim of a task (it goes back to todo unless completed)')
+    .action(async (id: string) => {
+      const sid = ctx.env.MAESTRO_SESSION_ID;
+      printResult(await ctx.api().delete(`/tasks/${enc(id)}/claim${sid ? `?sessionId=${enc(sid)}` : ''}`), (t) => `Released ${t.id} [${t.status}]`);
+    });
+  task
+    .command('depends <id>')
+    .description('make a task wait for another (--on), or no longer (--remove)')
+    .option('--on <taskId>', 'the task it waits for')
+    .option('--remove <taskId>', 'the dependency to remove')
+    .action(async (id: string, o: { on?: string; remove?: string }) => {
+      if (!o.on === !o.remove) throw localError('invalid_request', 'Give one of --on <taskId> or --remove <taskId>');
+      const r = o.on ? await ctx.api().post(`/tasks/${enc(id)}/dependencies`, { taskId: o.on }) : await ctx.api().delete(`/tasks/${enc(id)}/dependencies/${enc(o.remove!)}`);
+      printResult(r, (t) => `${t.id} waits for: ${t.dependencies.join(', ') || '(nothing)'}${t.blockedBy.length ? `; blocked by ${t.blockedBy.join(', ')}` : ''}`);
+    });
+
   task
     .command('tree')
     .description('the project\'s task tree')
