@@ -196,3 +196,68 @@ export async function runRedisBench() {
     redis.stop();
   }
 }
+
+/**
+ * `npm run bench -- claims` (issue 15): what a claim costs inside Redis, and claim-next throughput.
+ * The store code of the routes (dist/shared/stores), one Redis of its own: (1) claim of a given ready
+ * task then its release, µs of Redis CPU per call (Δ INFO cpu / calls, IN_FLIGHT in flight); (2)
+ * BENCH_CLAIM_SESSIONS (20) sessions calling claim-next until BENCH_CLAIM_TASKS (2,000) ready tasks are
+ * all claimed: claims per second (wall clock), Redis µs per claim, and that no task was claimed twice.
+ */
+export async function runClaimsBench() {
+  const redis = await startRedis();
+  const { stores, admin, close } = await directStores(redis.url, PREFIX);
+  const startedAt = new Date().toISOString();
+  const N = Number(process.env.BENCH_CLAIM_TASKS ?? 2000);
+  const SESSIONS = Number(process.env.BENCH_CLAIM_SESSIONS ?? 20);
+  try {
+    const project = async (name, n) => {
+      const p = JSON.parse((await stores.projects.create(admin, { name })).json);
+      const ids = new Array(n);
+      let next = 0;
+      await Promise.all(Array.from({ length: 100 }, async () => {
+        for (let i = next++; i < n; i = next++) ids[i] = JSON.parse((await stores.tasks.create(admin, { projectId: p.id, title: `t${i}`, priority: ['low', 'medium', 'high'][i % 3] })).json).id;
+      }));
+      const sessions = [];
+      for (let i = 0; i < SESSIONS; i++) sessions.push(JSON.parse((await stores.sessions.create(admin, { projectId: p.id, taskIds: [] })).json).id);
+      return { p, ids, sessions };
+    };
+    // warm-up: the scripts, the JIT
+    const w = await project('warm-up', 200);
+    await redisMicros(redis.port, 200, (i) => stores.claims.claim(admin, w.ids[i], { sessionId: w.sessions[i % SESSIONS] }));
+    const a = await project('claims', N);
+    const claim = await redisMicros(redis.port, N, (i) => stores.claims.claim(admin, a.ids[i], { sessionId: a.sessions[i % SESSIONS] }));
+    const release = await redisMicros(redis.port, N, (i) => stores.claims.release(admin, a.ids[i]));
+    const b = await project('claim-next', N);
+    const claimed = [];
+    const c0 = redisCpu(redis.port);
+    const t0 = performance.now();
+    await Promise.all(b.sessions.map(async (sessionId) => {
+      for (;;) {
+        const r = await stores.claims.claimNext(admin, { projectId: b.p.id, sessionId });
+        if (!r) return;
+        claimed.push(JSON.parse(r.json).id);
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    const nextUs = ((redisCpu(redis.port) - c0) * 1e6) / claimed.length;
+    const distinct = new Set(claimed).size;
+    close();
+    const f = (x) => x.toFixed(1);
+    const body = [
+      `${machine()}; ${versions()}; ${startedAt}. Command: \`npm run bench -- claims\` (BENCH_CLAIM_TASKS=${N}, BENCH_CLAIM_SESSIONS=${SESSIONS}); the store code of the routes on a Redis of its own; Redis CPU = Δ(used_cpu_user + used_cpu_sys) of \`INFO cpu\` ÷ calls.`,
+      '',
+      '| operation | Redis µs per call |',
+      '|---|---|',
+      `| claim of a given ready task (\`POST /tasks/:id/claim\`: lookup, task and session reads, one commit, the sweeper's index twice), ${IN_FLIGHT} in flight | ${f(claim)} |`,
+      `| release (\`DELETE /tasks/:id/claim\`) | ${f(release)} |`,
+      `| claim-next, ${SESSIONS} sessions at once over ${N} ready tasks (incl. attempts lost to another session) | ${f(nextUs)} |`,
+      '',
+      `claim-next: ${claimed.length} claims in ${f(seconds)} s = ${(claimed.length / seconds).toFixed(0)} claims/s with ${SESSIONS} concurrent sessions (one process, no HTTP); ${distinct} distinct tasks (${claimed.length - distinct} claimed twice).`,
+    ].join('\n');
+    writeSection('Claims (issue 15)', body);
+    console.log(body);
+  } finally {
+    redis.stop();
+  }
+}

@@ -4,7 +4,7 @@ import { runBackupBench } from './backup-bench.mjs';
 import { runCeilingBench } from './ceiling-bench.mjs';
 import { runHttpBench } from './http-bench.mjs';
 import { runMemoryBench } from './memory-bench.mjs';
-import { runRedisBench } from './redis-bench.mjs';
+import { runClaimsBench, runRedisBench } from './redis-bench.mjs';
 import { runSpawnBench } from './spawn-bench.mjs';
 import { runWsBench } from './ws-bench.mjs';
 
@@ -15,7 +15,7 @@ if (urlAt >= 0 && !/^https?:\/\//.test(url ?? '')) {
   console.error('--url needs a base URL, e.g. --url http://127.0.0.1:3000');
   process.exit(2);
 }
-const benches = { ws: runWsBench, spawn: runSpawnBench, http: () => runHttpBench({ url }), ceiling: runCeilingBench, memory: runMemoryBench, backup: runBackupBench, redis: runRedisBench };
+const benches = { ws: runWsBench, spawn: runSpawnBench, http: () => runHttpBench({ url }), ceiling: runCeilingBench, memory: runMemoryBench, backup: runBackupBench, redis: runRedisBench, claims: runClaimsBench };
 const unknown = args.filter((a, i) => !(a in benches) && a !== '--url' && i !== urlAt + 1);
 if (unknown.length) {
   console.error(`unknown bench ${unknown.join(', ')}; one of: ${Object.keys(benches).join(', ')}`);
