@@ -19,8 +19,12 @@ export const DEFAULT_CLAIM_LIMITS: ClaimLimits = { leaseMs: 600_000, maxLeaseMs:
 
 const SESSION_FIELDS = ['status', 'startedAt', 'taskIds', 'version'] as const;
 const FINISHED = new Set(['completed', 'failed', 'stopped']);
-/** Candidates `claimNext` reads from the head of the ready index, and how many rounds it reads. */
+/**
+ * `claimNext`: candidates read from the head of the ready index per round, how many of the first of
+ * them it picks from at random (so concurrent callers rarely try the same task), and rounds at most.
+ */
 const NEXT_WINDOW = 16;
+const NEXT_SPREAD = 4;
 const NEXT_ROUNDS = 20;
 
 const conflict = (message: string, details?: unknown) => new AppError(409, 'CONFLICT', message, details === undefined ? {} : { details });
@@ -182,9 +186,9 @@ export class ClaimStore {
 
   /**
    * `POST /tasks/claim-next {projectId, sessionId, leaseMs?}` (contract 08): claims a ready task of the
-   * project — one of the first NEXT_WINDOW of the ready order, chosen at random so concurrent callers
-   * rarely contend for the same one — or undefined (204) when none is ready. A task another caller won
-   * meanwhile is skipped for the next one.
+   * project — one of the first NEXT_SPREAD (4) of the ready order, chosen at random so concurrent callers
+   * rarely contend for the same one (the order holds to within 4 places) — or undefined (204) when none
+   * is ready. A task another caller won meanwhile is skipped for the next one.
    */
   async claimNext(actor: Principal, input: { projectId: string; sessionId: string; leaseMs?: number }): Promise<Rendered | undefined> {
     const leaseMs = this.lease(input.leaseMs);
@@ -196,7 +200,7 @@ export class ClaimStore {
       if (members.length === 0) return undefined;
       const candidates = members.map((m) => m.slice(16));
       while (candidates.length) {
-        const [id] = candidates.splice(Math.floor(Math.random() * Math.min(candidates.length, 4)), 1);
+        const [id] = candidates.splice(Math.floor(Math.random() * Math.min(candidates.length, NEXT_SPREAD)), 1);
         const st = await readTaskGraph(this.ctx, pid, id!);
         if (!st) continue;
         try {
