@@ -6,6 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
+import { isReportKind, reportToSession, REPORTS } from '../shared/agent-report.js';
 import { ApiClient, CliError } from './api-client.js';
 
 /** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
@@ -142,35 +143,18 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   });
 }
 
-/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type. */
-export const REPORTS: Record<string, { sessionStatus: string; type: string }> = {
-  progress: { sessionStatus: 'working', type: 'progress' },
-  complete: { sessionStatus: 'completed', type: 'task_completed' },
-  blocked: { sessionStatus: 'blocked', type: 'task_blocked' },
-  error: { sessionStatus: 'failed', type: 'error' },
-  'needs-input': { sessionStatus: 'needs_input', type: 'needs_input' },
-};
+/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type (shared/agent-report.ts). */
+export { REPORTS };
 
 /**
  * `maestro report <sub> <message> [--task a,b]` (contract 02): with tasks, per task PATCH
  * {sessionStatus, updateSource:'session', sessionId} then a timeline entry with taskId; without, one
- * timeline entry; `complete` without tasks also marks the session completed.
+ * timeline entry; `complete` without tasks also marks the session completed. The steps are
+ * `reportToSession` (shared with the MCP tools), on the original's `/api` paths.
  */
 export async function report(api: ApiClient, sub: string, message: string, tasks: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ sessionCompleted: boolean }> {
-  const map = REPORTS[sub];
-  if (!map) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
-  const sid = encodeURIComponent(sessionId(env));
-  if (tasks.length) {
-    for (const t of tasks) {
-      await api.patch(`/tasks/${encodeURIComponent(t)}`, { sessionStatus: map.sessionStatus, updateSource: 'session', sessionId: sessionId(env) });
-      await api.post(`/sessions/${sid}/timeline`, { type: map.type, message, taskId: t });
-    }
-    return { sessionCompleted: false };
-  }
-  await api.post(`/sessions/${sid}/timeline`, { type: map.type, message });
-  if (sub !== 'complete') return { sessionCompleted: false };
-  await api.patch(`/sessions/${sid}`, { status: 'completed' });
-  return { sessionCompleted: true };
+  if (!isReportKind(sub)) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
+  return reportToSession(api, sessionId(env), sub, message, tasks);
 }
 
 /**
