@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, startAuthWorld, type AuthWorld } from '../helpers/auth-world.js';
-import { CLI } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { connect, type RecordingClient } from '../helpers/ws-client.js';
 import { CONTRACT_TOOLS, runClaimFlow, structured, textOf } from '../helpers/mcp-flow.js';
@@ -164,6 +164,24 @@ describe('maestro mcp over stdio', () => {
     const other = (await w.h.req('POST', '/api/v1/projects', { name: 'not yours' }, admin())).body.id;
     const hidden = await client.callTool({ name: 'project_info', arguments: { projectId: other } });
     expect([hidden.isError, textOf(hidden)]).toEqual([true, `NOT_FOUND: Project with id '${other}' not found`]);
+  });
+});
+
+describe('maestro mcp config', () => {
+  it("prints the configuration that starts this server with the session's values, the key as a reference only", async () => {
+    const r = await runCli(['mcp', 'config'], { MAESTRO_SERVER_URL: w.h.base, MAESTRO_API_URL: '', MAESTRO_SESSION_ID: sid, MAESTRO_PROJECT_ID: pid, MAESTRO_API_KEY: 'mk_secret.value' });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      mcpServers: {
+        maestro: {
+          type: 'stdio',
+          command: process.execPath,
+          args: [CLI, 'mcp'],
+          env: { MAESTRO_SERVER_URL: w.h.base, MAESTRO_SESSION_ID: sid, MAESTRO_PROJECT_ID: pid, MAESTRO_API_KEY: '${MAESTRO_API_KEY:-}' },
+        },
+      },
+    });
+    expect(r.stdout).not.toContain('mk_secret');
   });
 });
 
