@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiCallError, type ApiReply, type McpApi } from '../../src/mcp/api-caller.js';
 import { createMaestroMcpServer, MCP_TOOL_NAMES } from '../../src/mcp/mcp-server.js';
 import { mcpConfig, unexpanded } from '../../src/mcp/agent-config.js';
+import { DEFAULT_ORCHESTRATOR_TEMPLATE, DEFAULT_WORKER_TEMPLATE } from '../../src/shared/templates/default-templates.js';
 import { CONTRACT_TOOLS, structured, textOf } from '../helpers/mcp-flow.js';
 
 /**
@@ -154,5 +155,18 @@ describe("the agent's MCP configuration", () => {
     expect(c.mcpServers.maestro.env).toEqual({ MAESTRO_SERVER_URL: 'http://x:3000', MAESTRO_SESSION_ID: 's1', MAESTRO_PROJECT_ID: 'p1', MAESTRO_API_KEY: '${MAESTRO_API_KEY:-}' });
     expect(JSON.stringify(c)).not.toContain('mk_secret');
     expect([unexpanded('${MAESTRO_API_KEY:-}'), unexpanded('${MAESTRO_API_KEY}'), unexpanded('mk_a.b'), unexpanded(undefined)]).toEqual([true, true, false, false]);
+  });
+});
+
+describe('the default worker and orchestrator templates', () => {
+  it('tell the agent the maestro MCP server exists, how to add it, and name only tools it has', () => {
+    for (const template of [DEFAULT_WORKER_TEMPLATE, DEFAULT_ORCHESTRATOR_TEMPLATE]) {
+      expect(template).toContain('## Maestro MCP Server');
+      const section = template.slice(template.indexOf('## Maestro MCP Server'), template.indexOf('\n## ', template.indexOf('## Maestro MCP Server')));
+      const named = [...section.matchAll(/`([a-z]+(?:_[a-z]+)+)`/g)].map((m) => m[1]!);
+      expect(section).toContain('`maestro mcp config`');
+      expect(named.length).toBeGreaterThan(15);
+      expect(named.filter((n) => !MCP_TOOL_NAMES.includes(n))).toEqual([]);
+    }
   });
 });
