@@ -75,59 +75,72 @@ export interface FlowDeps {
 /**
  * Contract 08's coordination through MCP tools: a dependency blocks a claim until removed; the ready
  * list offers a new high-priority task; claim_next_task claims it for the session (in_progress,
- * claimedBy, linked); a task another session holds is CONFLICT; renew extends the lease;
+ * claimedBy, linked); a task another session holds is CONFLICT; a claim released is todo again;
+ * renew extends the lease;
  * report_progress then report_complete finish it: status completed and the claim released, as the
  * HTTP API and a WebSocket watcher see it.
  */
 export async function runClaimFlow(d: FlowDeps): Promise<void> {
-  const ctx = d.context ?? {};
+  const sess = d.context?.sessionId ? { sessionId: d.context.sessionId } : {};
+  const proj = d.context?.projectId ? { projectId: d.context.projectId } : {};
+  /** A tool error's text with its `_meta` (the API's `details` may hold the ids). */
+  const failure = (r: ToolAnswer) => `${textOf(r)} ${JSON.stringify(r._meta ?? {})}`;
   const task = async (title: string, extra: Record<string, unknown> = {}) => (await d.api('POST', '/api/v1/tasks', { projectId: d.projectId, title, ...extra }, d.headers)).body;
 
   // dependencies: a claim of a blocked task is CONFLICT listing blockedBy
   const [first, then] = [await task('dependency'), await task('waits')];
   const linked = structured(await d.call('add_dependency', { taskId: then.id, dependsOn: first.id }));
   expect(linked).toMatchObject({ id: then.id, dependencies: [first.id], blockedBy: [first.id] });
-  const blocked = await d.call('claim_task', { taskId: then.id, ...ctx });
+  const blocked = await d.call('claim_task', { taskId: then.id, ...sess });
   expect(blocked.isError).toBe(true);
   expect(textOf(blocked)).toMatch(/^CONFLICT: /);
-  expect(textOf(blocked)).toContain(first.id);
+  expect(failure(blocked)).toContain(first.id);
   expect(structured(await d.call('remove_dependency', { taskId: then.id, dependsOn: first.id }))).toMatchObject({ id: then.id, dependencies: [], blockedBy: [] });
   await d.api('DELETE', `/api/v1/tasks/${first.id}`, undefined, d.headers);
   await d.api('DELETE', `/api/v1/tasks/${then.id}`, undefined, d.headers);
 
   // ready → claim-next
   const t = await task('claim me', { priority: 'high' });
-  const ready = structured(await d.call('ready_tasks', { ...(ctx.projectId ? { projectId: ctx.projectId } : {}) }));
+  const ready = structured(await d.call('ready_tasks', { ...proj }));
   expect(ready.tasks[0].id).toBe(t.id);
   const before = d.watcher.events().length;
-  const next = structured(await d.call('claim_next_task', { ...ctx }));
+  const next = structured(await d.call('claim_next_task', { ...proj, ...sess }));
   expect(next).toMatchObject({ claimed: true, task: { id: t.id, status: 'in_progress', claimedBy: { sessionId: d.sessionId } } });
   const held = (await d.api('GET', `/api/v1/tasks/${t.id}`, undefined, d.headers)).body;
   expect(held).toMatchObject({ status: 'in_progress', claimedBy: { sessionId: d.sessionId } });
   expect(held.sessionIds).toContain(d.sessionId);
-  expect(structured(await d.call('ready_tasks', { ...(ctx.projectId ? { projectId: ctx.projectId } : {}) })).tasks.map((x: { id: string }) => x.id)).not.toContain(t.id);
+  expect(structured(await d.call('ready_tasks', { ...proj })).tasks.map((x: { id: string }) => x.id)).not.toContain(t.id);
 
   // another session's claim is CONFLICT naming it
   const other = (await d.api('POST', '/api/v1/sessions', { projectId: d.projectId, taskIds: [] }, d.headers)).body.id;
   const theirs = await task('theirs');
   expect([200, 201]).toContain((await d.api('POST', `/api/v1/tasks/${theirs.id}/claim`, { sessionId: other }, d.headers)).status);
-  const conflict = await d.call('claim_task', { taskId: theirs.id, ...ctx });
+  const conflict = await d.call('claim_task', { taskId: theirs.id, ...sess });
   expect(conflict.isError).toBe(true);
   expect(textOf(conflict)).toMatch(/^CONFLICT: /);
-  expect(textOf(conflict)).toContain(other);
+  expect(failure(conflict)).toContain(other);
+
+  // claim and release: back to todo, no claim
+  const spare = await task('spare');
+  expect(structured(await d.call('claim_task', { taskId: spare.id, ...sess }))).toMatchObject({ id: spare.id, claimedBy: { sessionId: d.sessionId } });
+  const released = structured(await d.call('release_claim', { taskId: spare.id, ...sess }));
+  expect(released).toMatchObject({ id: spare.id, status: 'todo' });
+  expect(released.claimedBy ?? null).toBeNull();
+  expect((await d.api('GET', `/api/v1/tasks/${spare.id}`, undefined, d.headers)).body.claimedBy ?? null).toBeNull();
 
   // renew, progress, complete
-  const renewed = structured(await d.call('renew_claim', { taskId: t.id, leaseMs: 600_000, ...(ctx.sessionId ? { sessionId: ctx.sessionId } : {}) }));
+  const renewed = structured(await d.call('renew_claim', { taskId: t.id, leaseMs: 600_000, ...sess }));
   expect(renewed.claimedBy.expiresAt).toBeGreaterThanOrEqual(held.claimedBy.expiresAt);
-  expect(structured(await d.call('report_progress', { message: 'on it', taskIds: [t.id], ...(ctx.sessionId ? { sessionId: ctx.sessionId } : {}) }))).toMatchObject({ sessionStatus: 'working' });
-  expect(structured(await d.call('report_complete', { message: 'done', taskIds: [t.id], ...(ctx.sessionId ? { sessionId: ctx.sessionId } : {}) }))).toMatchObject({ tasksCompleted: [t.id] });
+  expect(structured(await d.call('report_progress', { message: 'on it', taskIds: [t.id], ...sess }))).toMatchObject({ sessionStatus: 'working' });
+  expect(structured(await d.call('report_complete', { message: 'done', taskIds: [t.id], ...sess }))).toMatchObject({ tasksCompleted: [t.id] });
   const finished = (await d.api('GET', `/api/v1/tasks/${t.id}`, undefined, d.headers)).body;
   expect(finished).toMatchObject({ status: 'completed', sessionStatus: 'completed' });
   expect(finished.claimedBy ?? null).toBeNull();
   const session = (await d.api('GET', `/api/v1/sessions/${d.sessionId}`, undefined, d.headers)).body;
-  expect(session.timeline.slice(-2).map((e: { type: string; taskId?: string }) => [e.type, e.taskId])).toEqual([
-    ['progress', t.id],
-    ['task_completed', t.id],
+  const reports = session.timeline.filter((e: { type: string; taskId?: string }) => e.taskId === t.id && ['progress', 'task_completed'].includes(e.type));
+  expect(reports.map((e: { type: string; message: string }) => [e.type, e.message])).toEqual([
+    ['progress', 'on it'],
+    ['task_completed', 'done'],
   ]);
 
   // what a WebSocket client watching the project saw
