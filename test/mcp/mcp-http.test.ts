@@ -73,6 +73,15 @@ describe('/api/v1/mcp with MAESTRO_AUTH=required', () => {
     expect(((await res.json()) as { result: { serverInfo: { name: string } } }).result.serverInfo.name).toBe('maestro');
   });
 
+  it('a malformed or unknown JSON-RPC message is a 4xx or a JSON-RPC error, never a 5xx', async () => {
+    const bodies = [[], {}, 'null', 7, { jsonrpc: '2.0' }, { jsonrpc: '2.0', id: 1, method: 'nope' }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'nope', arguments: {} } }, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'get_task', arguments: { taskId: 42 } } }];
+    for (const b of bodies) {
+      const r = await w.h.req('POST', '/api/v1/mcp', typeof b === 'string' ? b : JSON.stringify(b), { ...as(alice.key), 'content-type': 'application/json', accept: 'application/json, text/event-stream' });
+      expect([JSON.stringify(b), r.status < 500]).toEqual([JSON.stringify(b), true]);
+      if (r.status === 200) expect(r.body.error ?? r.body.result?.isError).toBeTruthy();
+    }
+  });
+
   it("a user's key: the tools work with that user's rights, another user's project is NOT_FOUND", async () => {
     const client = await mcpClient(w.h.base, as(alice.key));
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([...CONTRACT_TOOLS].sort());
