@@ -20,11 +20,14 @@ import { skillRoutes } from './routes/skills.js';
 import { spawnRoutes } from './routes/spawn.js';
 import { taskRoutes } from './routes/tasks.js';
 import { templateRoutes } from './routes/templates.js';
+import { mcpRoutes } from './routes/mcp.js';
+import { LoopbackHop } from './mcp-loopback.js';
 
 /**
  * Builds the Express app (no `listen`): middleware, every route of contract 02 under `/api/v1` and
  * the `/api` alias (contract 00 "Paths"), health routes at the root, JSON 404 and the error handler.
  * `extraApiRoutes` are mounted before the resource routes (spawn must precede `/sessions/:id`).
+ * `/api/v1/mcp` (the MCP Streamable HTTP transport, contract 08) is one of them, behind the same chain.
  */
 export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express {
   const app = express();
@@ -45,7 +48,10 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   const guard = opsAccess(deps.config, deps.auth);
   const { doc } = apiReference(deps.schemas, deps.config.SERVER_URL);
 
-  const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config);
+  // The MCP transport's tools call this replica's own API as their caller (mcp-loopback.ts); the
+  // limiters count such a call under the caller's address, not the replica's.
+  const hop = new LoopbackHop((deps.config.REQUEST_TIMEOUT_MS || 30_000) + 5_000, Math.max(1, Math.min(32, Math.floor(deps.config.MAX_CONNECTIONS_PER_IP / 4))));
+  const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config, (req) => hop.clientIp(req));
   const api = Router();
   // What every /api request passes through, in this order, as one layer (route-dispatch.ts `chain`):
   // the JSON body (no route outside /api reads one), per-IP limit, the login/register limit, the
@@ -83,6 +89,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       sessionRoutes(deps),
       skillRoutes(deps),
       templateRoutes(deps),
+      mcpRoutes(hop),
     ]),
   );
   app.use('/api/v1', api);

@@ -141,6 +141,35 @@ export function operations(s: RequestSchemas): Operation[] {
     { method: 'put', path: '/templates/{id}', tag: 'templates', summary: 'Update name/content', body: s.templateUpdate, ok: [200, 'Template'], errors: [400, 404, 412] },
     { method: 'post', path: '/templates/{id}/reset', tag: 'templates', summary: 'Reset content to the built-in default', ok: [200, 'Template'], errors: [404, 412] },
     { method: 'delete', path: '/templates/{id}', tag: 'templates', summary: 'Delete a custom template', ok: [200, 'Deleted'], errors: [404, 412, 500] },
+
+    ...mcpOperations(),
+  ];
+}
+
+/**
+ * The MCP endpoint (contract 08, "MCP"; routes/mcp.ts): the Streamable HTTP transport, stateless, so
+ * POST only. Its tools are listed by `tools/list` (with their JSON Schemas), not here.
+ */
+function mcpOperations(): Operation[] {
+  const jsonRpc = z.object({
+    jsonrpc: z.literal('2.0'),
+    id: z.union([z.string(), z.number()]).optional(),
+    method: z.string().describe('initialize, notifications/initialized, tools/list, tools/call, ping'),
+    params: z.record(z.string(), z.unknown()).optional(),
+  });
+  const notAllowed = z.object({ jsonrpc: z.literal('2.0'), error: z.object({ code: z.number(), message: z.string() }), id: z.null() });
+  return [
+    {
+      method: 'post',
+      path: '/mcp',
+      tag: 'mcp',
+      summary: "MCP over Streamable HTTP (stateless, JSON answers): Maestro's tools (tasks, dependencies, ready work, claims, reports, the session's queue), acting with the caller's credential; a session key's session and project are the defaults",
+      body: jsonRpc,
+      ok: [200, z.record(z.string(), z.unknown())],
+      errors: [400, 406, 415],
+    },
+    { method: 'get', path: '/mcp', tag: 'mcp', summary: 'Not allowed: the MCP endpoint is stateless (no server-initiated stream)', ok: [405, notAllowed] },
+    { method: 'delete', path: '/mcp', tag: 'mcp', summary: 'Not allowed: the MCP endpoint is stateless (no session to end)', ok: [405, notAllowed] },
   ];
 }
 
@@ -158,9 +187,12 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'UNAUTHORIZED',
   403: 'FORBIDDEN',
   404: 'NOT_FOUND',
+  405: 'Method not allowed (JSON-RPC error)',
+  406: 'Not acceptable (MCP: Accept must name application/json and text/event-stream)',
   409: 'CONFLICT',
   412: 'PRECONDITION_FAILED (If-Match)',
   413: 'PAYLOAD_TOO_LARGE',
+  415: 'Unsupported media type (MCP: Content-Type must be application/json)',
   422: 'BUSINESS_RULE_ERROR',
   429: 'RATE_LIMITED',
   500: 'INTERNAL_ERROR',

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, symlink } from 'node:fs/promises';
+import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
+import { isReportKind, reportToSession, REPORTS } from '../shared/agent-report.js';
+import { mcpConfig } from '../mcp/agent-config.js';
 import { ApiClient, CliError } from './api-client.js';
 
 /** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
@@ -62,28 +64,46 @@ export async function sessionKey(api: ApiClient, sid: string, env: NodeJS.Proces
 /** This package's root (dist/cli/agent-commands.js → ../..): where `plugins/` lives. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** This CLI's entry file (dist/cli/index.js). */
+const CLI_ENTRY = fileURLToPath(new URL('./index.js', import.meta.url));
+
 /**
  * A directory holding a `maestro` link to this CLI, put first on the agent's PATH: the commands its
- * prompt and skills name (`maestro report …`) run this CLI, never another `maestro` on PATH.
+ * prompt and skills name (`maestro report …`) run this CLI, never another `maestro` on PATH. The
+ * agent's MCP configuration (`mcpConfigFile`) is written there too.
  */
 async function cliShimDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'maestro-cli-'));
-  await symlink(fileURLToPath(new URL('./index.js', import.meta.url)), join(dir, 'maestro'));
+  await symlink(CLI_ENTRY, join(dir, 'maestro'));
   return dir;
+}
+
+/**
+ * Writes `<dir>/mcp.json`, the MCP configuration that starts this CLI's `maestro mcp` with the agent's
+ * session environment (contract 08 "MCP"; mcp/agent-config.ts: the session's values, the key only as
+ * a `${MAESTRO_API_KEY:-}` reference, so the file holds no credential; mode 0600 all the same).
+ */
+async function mcpConfigFile(dir: string, agentEnv: NodeJS.ProcessEnv): Promise<string> {
+  const file = join(dir, 'mcp.json');
+  await writeFile(file, JSON.stringify(mcpConfig(process.execPath, CLI_ENTRY, agentEnv), null, 2) + '\n', { mode: 0o600 });
+  return file;
 }
 
 /**
  * The agent's command line (contract 09 §4): `--plugin-dir <package>/plugins/maestro-<role>` (its hooks
  * run `maestro session register` at SessionStart, `session complete` at SessionEnd and, for workers,
  * `track-file` after Write|Edit), a `--plugin-dir ~/.skills/<skill>` per manifest skill that exists,
- * `--model <session.model>`, `--max-turns <n>` when set, then the prompt.
+ * `--mcp-config <file>` when given (Claude Code's flag: the `maestro` MCP server, contract 08; before
+ * `--model`, since that flag takes a list), `--model <session.model>`, `--max-turns <n>` when set,
+ * then the prompt.
  */
-export function agentArgs(manifest: Manifest, home = homedir()): string[] {
+export function agentArgs(manifest: Manifest, home = homedir(), mcpConfigPath?: string): string[] {
   const args = ['--plugin-dir', join(PACKAGE_ROOT, 'plugins', `maestro-${manifest.role}`)];
   for (const skill of manifest.skills ?? []) {
     const dir = join(home, '.skills', skill);
     if (existsSync(dir)) args.push('--plugin-dir', dir);
   }
+  if (mcpConfigPath) args.push('--mcp-config', mcpConfigPath);
   args.push('--model', manifest.session.model);
   if (manifest.session.maxTurns !== undefined) args.push('--max-turns', String(manifest.session.maxTurns));
   args.push('Run `maestro whoami` to understand your assignment and begin working.');
@@ -97,7 +117,8 @@ export function agentArgs(manifest: Manifest, home = homedir()): string[] {
  * exit 1), marks the session `running` (worker only) and each task `sessionStatus: working` (errors
  * only warned), then runs MAESTRO_AGENT_CMD (default `claude`; split on spaces, no shell) with
  * `agentArgs` in the project's working directory with the session environment (MAESTRO_API_KEY = the
- * session key; this CLI first on PATH), passing its exit status through.
+ * session key; this CLI first on PATH; `--mcp-config` naming the `maestro mcp` server), passing its
+ * exit status through.
  */
 export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const sid = env.MAESTRO_SESSION_ID || `session-${Date.now()}-${randomBytes(4).toString('hex')}`;
@@ -115,9 +136,10 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
       .catch((e: Error) => process.stderr.write(`warning: task ${t.id}: ${e.message}\n`));
   }
   const first = manifest.tasks[0]!;
+  const shimDir = await cliShimDir();
   const agentEnv: NodeJS.ProcessEnv = {
     ...env,
-    PATH: `${await cliShimDir()}${delimiter}${env.PATH ?? ''}`,
+    PATH: `${shimDir}${delimiter}${env.PATH ?? ''}`,
     MAESTRO_SESSION_ID: sid,
     MAESTRO_TASK_IDS: manifest.tasks.map((t) => t.id).join(','),
     MAESTRO_PROJECT_ID: first.projectId,
@@ -133,7 +155,7 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   if (first.acceptanceCriteria.length) agentEnv.MAESTRO_TASK_ACCEPTANCE = JSON.stringify(first.acceptanceCriteria);
   if (first.dependencies?.length) agentEnv.MAESTRO_TASK_DEPENDENCIES = JSON.stringify(first.dependencies);
   const [cmd, ...args] = (env.MAESTRO_AGENT_CMD || 'claude').split(/\s+/).filter(Boolean);
-  args.push(...agentArgs(manifest));
+  args.push(...agentArgs(manifest, homedir(), await mcpConfigFile(shimDir, agentEnv)));
   const cwd = manifest.session.workingDirectory || process.cwd();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd!, args, { cwd, env: agentEnv, stdio: 'inherit' });
@@ -142,35 +164,18 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   });
 }
 
-/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type. */
-export const REPORTS: Record<string, { sessionStatus: string; type: string }> = {
-  progress: { sessionStatus: 'working', type: 'progress' },
-  complete: { sessionStatus: 'completed', type: 'task_completed' },
-  blocked: { sessionStatus: 'blocked', type: 'task_blocked' },
-  error: { sessionStatus: 'failed', type: 'error' },
-  'needs-input': { sessionStatus: 'needs_input', type: 'needs_input' },
-};
+/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type (shared/agent-report.ts). */
+export { REPORTS };
 
 /**
  * `maestro report <sub> <message> [--task a,b]` (contract 02): with tasks, per task PATCH
  * {sessionStatus, updateSource:'session', sessionId} then a timeline entry with taskId; without, one
- * timeline entry; `complete` without tasks also marks the session completed.
+ * timeline entry; `complete` without tasks also marks the session completed. The steps are
+ * `reportToSession` (shared with the MCP tools), on the original's `/api` paths.
  */
 export async function report(api: ApiClient, sub: string, message: string, tasks: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ sessionCompleted: boolean }> {
-  const map = REPORTS[sub];
-  if (!map) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
-  const sid = encodeURIComponent(sessionId(env));
-  if (tasks.length) {
-    for (const t of tasks) {
-      await api.patch(`/tasks/${encodeURIComponent(t)}`, { sessionStatus: map.sessionStatus, updateSource: 'session', sessionId: sessionId(env) });
-      await api.post(`/sessions/${sid}/timeline`, { type: map.type, message, taskId: t });
-    }
-    return { sessionCompleted: false };
-  }
-  await api.post(`/sessions/${sid}/timeline`, { type: map.type, message });
-  if (sub !== 'complete') return { sessionCompleted: false };
-  await api.patch(`/sessions/${sid}`, { status: 'completed' });
-  return { sessionCompleted: true };
+  if (!isReportKind(sub)) throw new CliError(`Unknown report '${sub}': use ${Object.keys(REPORTS).join(', ')}`);
+  return reportToSession(api, sessionId(env), sub, message, tasks);
 }
 
 /**

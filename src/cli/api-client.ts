@@ -100,6 +100,14 @@ export class ApiClient {
 
   /** Sends a request to `/api<path>`; resolves with the parsed body, throws CliError. */
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.send(method, path, body)).body as T;
+  }
+
+  /**
+   * `request`, answering also the status and the list headers: `nextCursor` (`X-Next-Cursor`) and
+   * `total` (`X-Total-Count`), for callers that page (the MCP tools). 204 ⇒ body `{}`.
+   */
+  async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json; nextCursor?: string; total?: number }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     const key = this.env.MAESTRO_API_KEY || readCredentials(this.env).apiKey;
     if (key) headers['x-api-key'] = key;
@@ -114,13 +122,18 @@ export class ApiClient {
       const code = networkCode(err);
       throw new CliError(`Cannot reach the Maestro server at ${this.base}: ${code ?? (err as Error).message}`, 0, undefined, { network: code ?? 'ECONNREFUSED' });
     }
-    if (res.status === 204) return {} as T;
+    const nextCursor = res.headers.get('x-next-cursor') ?? undefined;
+    const totalText = res.headers.get('x-total-count');
+    const total = totalText === null ? undefined : Number(totalText);
+    if (res.status === 204) return { status: 204, body: {} };
     const text = await res.text();
+    let parsed: Json;
     try {
-      return (text ? JSON.parse(text) : {}) as T;
+      parsed = text ? JSON.parse(text) : {};
     } catch {
       throw new CliError(`The server answered ${res.status} with a body that is not JSON`);
     }
+    return { status: res.status, body: parsed, ...(nextCursor ? { nextCursor } : {}), ...(total !== undefined && Number.isFinite(total) ? { total } : {}) };
   }
 
   get = <T = Json>(path: string) => this.request<T>('GET', path);

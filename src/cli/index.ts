@@ -19,6 +19,7 @@ import { registerQueueCommands } from './commands/queue-commands.js';
 import { registerReportCommands } from './commands/report-commands.js';
 import { registerLifecycleCommands } from './commands/lifecycle-commands.js';
 import { registerSkillCommands } from './commands/skill-commands.js';
+import { registerMcpCommands } from './commands/mcp-commands.js';
 import { registerConnect } from './connect/index.js';
 import { loadEnvFiles } from './env-files.js';
 
@@ -57,6 +58,7 @@ registerQueueCommands(program, ctx);
 registerReportCommands(program, ctx);
 registerLifecycleCommands(program, ctx);
 registerSkillCommands(program);
+registerMcpCommands(program, ctx);
 registerConnect(program);
 
 // ── manifest ───────────────────────────────────────────────────────────────────────────────────

@@ -117,6 +117,11 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'post /projects/{id}/members': { kind: 'projectManage', body: () => ({ email: 'extra@example.com', role: 'viewer' }) },
   'patch /projects/{id}/members/{userId}': { kind: 'projectManage', body: () => ({ role: 'editor' }) },
   'delete /projects/{id}/members/{userId}': { kind: 'projectManage' },
+  // the MCP endpoint takes any credential; each tool call is an API request of its own, access-checked
+  // by the route it calls (contract 08 "MCP"). Without the MCP Accept header POST is 406; GET/DELETE 405.
+  'post /mcp': { kind: 'self' },
+  'get /mcp': { kind: 'self' },
+  'delete /mcp': { kind: 'self' },
 };
 
 let redis: TestRedis;

@@ -218,6 +218,16 @@ describe('the maestro CLI', () => {
     expect(Object.keys(hooks).sort()).toEqual(['PostToolUse', 'SessionEnd', 'SessionStart']);
     expect(JSON.stringify(hooks.SessionEnd)).toContain('session complete');
     expect(argv[argv.indexOf('--model') + 1]).toMatch(/^(sonnet|opus|haiku)$/);
+    // issue 15: --mcp-config names a file that starts this CLI's `maestro mcp` with the session's
+    // values (before --model: Claude Code's flag takes a list), and holds no credential
+    expect(argv.indexOf('--mcp-config')).toBeGreaterThan(-1);
+    expect(argv.indexOf('--mcp-config')).toBeLessThan(argv.indexOf('--model'));
+    const mcpFile = argv[argv.indexOf('--mcp-config') + 1]!;
+    const mcpServer = JSON.parse(readFileSync(mcpFile, 'utf8')).mcpServers.maestro;
+    expect(mcpServer).toMatchObject({ type: 'stdio', command: process.execPath, env: { MAESTRO_SESSION_ID: spawned.sessionId, MAESTRO_PROJECT_ID: pid, MAESTRO_SERVER_URL: h.base } });
+    expect(mcpServer.args.at(-1)).toBe('mcp');
+    expect(realpathSync(mcpServer.args[0])).toBe(realpathSync(CLI));
+    expect(mcpServer.env.MAESTRO_API_KEY ?? '${MAESTRO_API_KEY:-}').toBe('${MAESTRO_API_KEY:-}');
     expect(realpathSync(join(String(agent.env.PATH).split(':')[0]!, 'maestro'))).toBe(realpathSync(CLI));
     const session = (await h.req('GET', `/api/v1/sessions/${spawned.sessionId}`)).body;
     expect(session.status).toBe('running');

@@ -15,7 +15,6 @@ export interface RateLimiters {
   spawn?: RequestHandler;
 }
 
-const ipKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
 
 /** A window's outcome for one request, as express-rate-limit sets it on `req.rateLimit`. */
 export interface RateLimitInfo {
@@ -81,8 +80,12 @@ export function limiter(limit: number, key: (req: Request) => string, store: Sto
  * requests of a key, never more than the limit per window). Each window is one minute; limits come
  * from RATE_LIMIT_* (0 disables a limiter). Over the limit → 429 RATE_LIMITED with `Retry-After`
  * (seconds). If Redis is away the limiter lets the request pass (the request itself then answers 503).
+ * `hopIp` names the caller's address of a request the replica sent to itself for that caller (per-IP
+ * keys use it instead of the replica's own address).
  */
-export function createRateLimiters(redis: RedisClient, config: Config): RateLimiters {
+export function createRateLimiters(redis: RedisClient, config: Config, hopIp: (req: Request) => string | undefined = () => undefined): RateLimiters {
+  // A call the replica makes to itself for a caller (the MCP tools, api/mcp-loopback.ts) counts under that caller's address.
+  const ipKey = (req: Request) => ipKeyGenerator(hopIp(req) ?? req.ip ?? 'unknown');
   const make = (name: string, limit: number, key: (req: Request) => string): RequestHandler | undefined => {
     if (limit <= 0) return undefined;
     const store = new LeasedRateStore({

@@ -14,7 +14,7 @@ export function registerReportCommands(program: Command, ctx: CliContext): void 
     const sessionId = ctx.session();
     const r = await report(ctx.api(), sub, message, tasks, ctx.env);
     printResult(
-      { success: true, subcommand: sub, taskIds: tasks, sessionId, ...(tasks.length ? { sessionStatus: REPORTS[sub]!.sessionStatus } : {}), sessionCompleted: r.sessionCompleted },
+      { success: true, subcommand: sub, taskIds: tasks, sessionId, ...(tasks.length ? { sessionStatus: REPORTS[sub as keyof typeof REPORTS].sessionStatus } : {}), sessionCompleted: r.sessionCompleted },
       () => `Reported ${sub}${tasks.length ? ` for ${tasks.join(', ')}` : ''}`,
     );
   };

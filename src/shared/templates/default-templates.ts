@@ -56,6 +56,18 @@ You have been assigned to work on the following task:
 - \`maestro update:complete "<summary>"\` - Mark your work complete
 - \`maestro update:error "<description>"\` - Report an error you cannot resolve
 
+## Maestro MCP Server
+
+The same actions are available as tools of the \`maestro\` MCP server (it runs \`maestro mcp\` over
+stdio with your session's environment; \`maestro worker init\` configures it for you). Its tools:
+\`get_task\`, \`list_tasks\`, \`list_subtasks\`, \`create_task\`, \`create_subtask\`, \`update_task\`,
+\`add_dependency\`, \`remove_dependency\`, \`ready_tasks\`, \`claim_task\`, \`renew_claim\`,
+\`release_claim\`, \`claim_next_task\`, \`report_progress\`, \`report_blocked\`, \`report_complete\`
+(pass your task ids: without them it ends your session), \`queue_list\`, \`queue_start\`,
+\`queue_complete\`, \`queue_skip\`, \`session_info\` and \`project_info\`. They default to your
+session and project; an error comes back as \`<CODE>: <message>\`. If your agent does not list these
+tools, add the server to its MCP configuration with the JSON that \`maestro mcp config\` prints.
+
 ## If You Get Blocked
 
 If you cannot proceed (missing information, a failing dependency, an unclear requirement), do not
@@ -128,6 +140,19 @@ sessions for the pieces, follow their progress, and make sure the result meets t
 - \`maestro update:progress "<message>"\` - Report progress
 - \`maestro update:blocked "<reason>"\` - Report that you are blocked
 - \`maestro update:complete "<summary>"\` - Mark the orchestration complete
+
+## Maestro MCP Server
+
+The same actions are available as tools of the \`maestro\` MCP server (it runs \`maestro mcp\` over
+stdio with your session's environment; \`maestro orchestrator init\` configures it for you). To plan:
+\`create_task\`, \`create_subtask\`, \`update_task\`, \`add_dependency\` / \`remove_dependency\` (a task
+waits until the tasks it depends on are completed), \`list_tasks\`, \`list_subtasks\`, \`get_task\`,
+\`ready_tasks\` (what can start now). Workers claim work with \`claim_task\` / \`claim_next_task\` /
+\`renew_claim\` / \`release_claim\`; everyone reports with \`report_progress\`, \`report_blocked\` and
+\`report_complete\` (pass task ids: without them it ends the session). Also \`queue_list\`,
+\`queue_start\`, \`queue_complete\`, \`queue_skip\`, \`session_info\` and \`project_info\`. They default to
+your session and project; an error comes back as \`<CODE>: <message>\`. If your agent does not list
+these tools, add the server to its MCP configuration with the JSON that \`maestro mcp config\` prints.
 
 ## Important Guidelines
 
