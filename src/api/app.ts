@@ -93,7 +93,10 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     ]),
   );
   app.use('/api/v1', api);
-  app.use('/api', api);
+  // The alias, for the original's paths: a request under /api/v1 that no route answered has been
+  // through the chain once already (it would count twice against the limits, and an Idempotency-Key
+  // would be claimed twice with two URLs: 409 instead of 404), so it goes straight on to the 404.
+  app.use('/api', (req, res, next) => (req.path === '/v1' || req.path.startsWith('/v1/') ? next() : api(req, res, next)));
   // After /api (no path of theirs is under it), so that API requests do not walk their routes.
   app.use(healthRoutes(deps, guard));
   app.use(opsRoutes(deps, guard));

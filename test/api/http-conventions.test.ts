@@ -144,6 +144,15 @@ describe('Idempotency-Key (contract 00)', () => {
     expect(r.body.code).toBe('CONFLICT');
   });
 
+  it('a keyed POST to a path no route serves is a 404, every time (it went through the chain twice: 409)', async () => {
+    const key = { 'Idempotency-Key': 'nowhere-1' };
+    for (let i = 0; i < 2; i++) {
+      const r = await h.req('POST', '/api/v1/nowhere', { a: 1 }, key);
+      expect(r.status).toBe(404);
+      expect(r.body.code).toBe('NOT_FOUND');
+    }
+  });
+
   it('a 4xx first response is replayed too', async () => {
     const key = { 'Idempotency-Key': 'bad-1' };
     const first = await h.req('POST', '/api/v1/tasks', { projectId: pid }, key);
