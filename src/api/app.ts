@@ -58,6 +58,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   // credential, per-principal limit, the spawn limit, Idempotency-Key.
   api.use(
     chain([
+      (_req, res, next) => (res.locals.passedApiV1 ? next('router') : next()),
       jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH),
       limits.perIp,
       limits.auth && onlyFor('POST', ['/auth/login', '/auth/register'], limits.auth),
@@ -93,10 +94,14 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     ]),
   );
   app.use('/api/v1', api);
-  // The alias, for the original's paths: a request under /api/v1 that no route answered has been
-  // through the chain once already (it would count twice against the limits, and an Idempotency-Key
-  // would be claimed twice with two URLs: 409 instead of 404), so it goes straight on to the 404.
-  app.use('/api', (req, res, next) => (req.path === '/v1' || req.path.startsWith('/v1/') ? next() : api(req, res, next)));
+  // A request under /api/v1 that no route answered has been through the chain once already: the /api
+  // alias (the original's paths) lets it pass to the 404 (it would count twice against the limits, and
+  // an Idempotency-Key would be claimed twice with two URLs: 409 instead of 404).
+  app.use('/api/v1', (_req, res, next) => {
+    res.locals.passedApiV1 = true;
+    next();
+  });
+  app.use('/api', api);
   // After /api (no path of theirs is under it), so that API requests do not walk their routes.
   app.use(healthRoutes(deps, guard));
   app.use(opsRoutes(deps, guard));
