@@ -1,6 +1,7 @@
 /**
  * `npm start`: one command for a single machine (DESIGN.md "Processes and how they start").
- * Runs one API replica and one worker as child processes, restarting either if it dies. If nothing
+ * Runs one API replica and one worker as child processes, restarting either if it dies. Logs (its own
+ * and theirs) are pretty on a terminal and JSON lines otherwise, LOG_FORMAT unset (issue 16). If nothing
  * answers at REDIS_URL (a loopback redis:// URL) and `redis-server` is on PATH, starts a local Redis
  * with its data under ~/.maestro/redis (append-only file on) and says so in the log.
  */
@@ -12,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './shared/config.js';
 import { ConfigError } from './shared/errors.js';
-import { createLogger, prettyLogs } from './shared/logger.js';
+import { createLogger, startPrettyLogs } from './shared/logger.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -38,7 +39,9 @@ async function main(): Promise<void> {
     console.error(err instanceof ConfigError ? err.message : err);
     process.exit(1);
   }
-  const logger = createLogger('start', config.LOG_LEVEL, prettyLogs(config.LOG_FORMAT, config.NODE_ENV));
+  // Pretty on a terminal, JSON lines otherwise, unless LOG_FORMAT says (issue 16); the children are told too.
+  const pretty = startPrettyLogs(config.LOG_FORMAT);
+  const logger = createLogger('start', config.LOG_LEVEL, pretty);
   let redisChild: ChildProcess | undefined;
   const url = new URL(config.REDIS_URL.replace(/^redis-(sentinel|cluster):/, 'redis:'));
   const host = url.hostname || '127.0.0.1';
@@ -62,6 +65,8 @@ async function main(): Promise<void> {
   // (a fresh machine has no global `maestro` on PATH).
   const env = { ...process.env };
   if (!env.MAESTRO_CLI_PATH) env.MAESTRO_CLI_PATH = join(here, 'cli', 'index.js');
+  // The children write to the same stdout: the same format as this process, whatever NODE_ENV is.
+  if (!config.LOG_FORMAT) env.LOG_FORMAT = pretty ? 'pretty' : 'json';
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const run = (name: string, script: string, restarts = 0) => {

@@ -1,7 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { parseJwtKeys } from './auth/jwt-keys.js';
 import { ConfigError } from './errors.js';
 
 /** This package's built CLI, from src/shared or dist/shared alike. */
@@ -14,11 +17,112 @@ export function expandHome(path: string): string {
   return resolve(path);
 }
 
+/** zod 4's string-to-boolean rule (case-insensitive; the word lists are BOOLEAN_WORDS). */
+const stringBool = z.stringbool();
+/** What a boolean setting accepts, as the error message lists it. */
+const BOOLEAN_WORDS = 'true/1/yes/on/y/enabled or false/0/no/off/n/disabled, any case';
+
+/**
+ * A boolean setting, parsed the standard way (zod `z.stringbool()`; issue 16): true/1/yes/on/y/enabled
+ * → true, false/0/no/off/n/disabled → false, any case, surrounding spaces ignored; unset or empty →
+ * `dflt`; anything else → "must be a boolean (…), got 'maybe'".
+ */
 const bool = (dflt: boolean) =>
   z
     .string()
     .optional()
-    .transform((v) => (v === undefined || v === '' ? dflt : v.toLowerCase() === 'true' || v === '1'));
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return dflt;
+      const parsed = stringBool.safeParse(v.trim());
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', message: `must be a boolean (${BOOLEAN_WORDS}), got '${v}'` });
+        return z.NEVER;
+      }
+      return parsed.data;
+    });
+
+/**
+ * A cron setting of a BullMQ job scheduler (issue 16): `off` (the worker removes that schedule), unset
+ * or empty → `dflt` (undefined: leave the schedule as it is), else a pattern that the cron parser BullMQ
+ * itself uses (`cron-parser` 5, `CronExpressionParser.parse`) accepts: 5 fields, or 6 with seconds
+ * first (`* * * * * *`), or an alias such as `@hourly`. Anything else → "must be a cron pattern (…) or
+ * 'off', got 'nonsense': <the parser's message>", at start-up instead of a schedule retried forever.
+ */
+const cron = <D extends string | undefined>(dflt: D) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): string | D => {
+      const p = v?.trim();
+      if (p === undefined || p === '') return dflt;
+      if (p === 'off') return p;
+      try {
+        CronExpressionParser.parse(p);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `must be a cron pattern (5 fields, or 6 with seconds first) or 'off', got '${p}': ${(err as Error).message}` });
+        return z.NEVER;
+      }
+      return p;
+    });
+
+/**
+ * MAESTRO_JWT_KEYS: unset or empty → undefined (one key generated and kept in Redis), else
+ * `kid:secret[,…]` by the rule of src/shared/auth/jwt-keys.ts (secrets ≥ 32 characters; issue 16). The
+ * message names the entry and the rule, never the value: the value is a secret.
+ */
+const jwtKeys = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return undefined;
+    try {
+      parseJwtKeys(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; the value is not shown` });
+      return z.NEVER;
+    }
+    return v.trim();
+  });
+
+/** Names Express's `trust proxy` knows besides addresses and subnets. */
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * TRUST_PROXY, Express's `trust proxy`: unset/empty or a false word (see `bool`) → false; a true word
+ * → true (trust every hop); digits → that many hops (so `1` is one hop, not true); else a comma list of
+ * addresses, `address/prefix` subnets (a prefix length, or a netmask for IPv4) and the names loopback,
+ * linklocal, uniquelocal, each checked (issue 16: a typo fails at start-up, not on the first request).
+ */
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((v, ctx): boolean | number | string => {
+    const t = v?.trim();
+    if (t === undefined || t === '') return false;
+    if (/^\d+$/.test(t)) return Number(t);
+    const word = stringBool.safeParse(t);
+    if (word.success) return word.data;
+    const bad = t
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => {
+        if (TRUST_PROXY_NAMES.includes(e)) return false;
+        const [addr = '', prefix, ...rest] = e.split('/');
+        const family = isIP(addr);
+        if (!family || rest.length) return true;
+        if (prefix === undefined) return false;
+        const bits = /^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+        return !(bits || (family === 4 && isIP(prefix) === 4)); // a prefix length, or an IPv4 netmask
+      });
+    if (bad.length) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a boolean, a hop count or a comma list of addresses, subnets (address/prefix), loopback, linklocal, uniquelocal; '${bad.join("', '")}' is none of these`,
+      });
+      return z.NEVER;
+    }
+    return t;
+  });
 
 const int = (dflt: number, min: number, max: number) =>
   z
@@ -87,15 +191,18 @@ const envSchema = z.object({
    * original CLI there reads DATA_DIR files this server never writes; issue 14).
    */
   MAESTRO_CLI_PATH: z.string().optional().transform((v) => v || OWN_CLI),
-  CORS_ENABLED: z.string().optional().transform((v) => v !== 'false'),
+  /** Boolean (see `bool`), default true: CORS off only when false (contract 06 D40; `0` reads as false, issue 16). */
+  CORS_ENABLED: bool(true),
   CORS_ORIGINS: z
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? ['*'] : v.split(',').map((s) => s.trim()).filter(Boolean))),
-  CORS_CREDENTIALS: z.string().optional().transform((v) => v === 'true'),
+  /** Boolean (see `bool`), default false (contract 06; `1` reads as true, issue 16). */
+  CORS_CREDENTIALS: bool(false),
   LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   /** json | pretty; unset = pretty only when stdout is a TTY and NODE_ENV=development (issue 6). */
   LOG_FORMAT: z.enum(['json', 'pretty']).optional().or(z.literal('').transform(() => undefined)),
+  /** Boolean (see `bool`), default false (contract 06). */
   DEBUG: bool(false),
   NODE_ENV: enumOf(['development', 'production', 'test'] as const, 'development'),
 
@@ -167,8 +274,8 @@ const envSchema = z.object({
       }
       return n;
     }),
-  /** Cron pattern (5 or 6 fields, seconds first when 6) of scheduled backups; unset = leave as is, `off` = remove. */
-  BACKUP_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  /** Cron pattern (see `cron`) of scheduled backups; unset = leave as is, `off` = remove. */
+  BACKUP_CRON: cron(undefined),
   BACKUP_DIR: path('~/.maestro/backups'),
   BACKUP_KEEP: int(10, 1, 100_000),
   /** Sessions finished longer than this many days ago are archived; 0 = never. */
@@ -185,17 +292,18 @@ const envSchema = z.object({
       return n;
     }),
   /** Cron pattern of the spawn reconciler (default every minute; `off` = remove): see SPAWN_RECONCILE_AFTER_MS. */
-  RECONCILE_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? '* * * * *' : v.trim())),
+  RECONCILE_CRON: cron('* * * * *'),
   /**
    * A spawn in flight longer than this (ms) whose job is gone or failed for good and that has no
    * manifest is finished by the reconciler: `failed`, with `metadata.error` (issue 13, item 4).
    */
   SPAWN_RECONCILE_AFTER_MS: int(120_000, 0, 86_400_000),
   /** Cron pattern of the retention job (default hourly at minute 17); `off` = remove. */
-  RETENTION_CRON: z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? '17 * * * *' : v.trim())),
+  RETENTION_CRON: cron('17 * * * *'),
   NODE_ID: z.string().optional(),
   REQUEST_TIMEOUT_MS: int(30_000, 0, 600_000),
-  MAESTRO_JWT_KEYS: z.string().optional(),
+  /** `kid:secret[,kid2:secret2…]`, secrets ≥ 32 characters, checked at start-up (see `jwtKeys`); unset = a key kept in Redis. */
+  MAESTRO_JWT_KEYS: jwtKeys,
   ACCESS_TOKEN_TTL_SECONDS: int(900, 10, 86_400),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   MAESTRO_CREDENTIALS_FILE: path('~/.maestro/credentials'),
@@ -256,14 +364,8 @@ const envSchema = z.object({
    * (unset: those answer admins only, or anyone with MAESTRO_AUTH=disabled).
    */
   METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)),
-  TRUST_PROXY: z
-    .string()
-    .optional()
-    .transform((v): boolean | number | string => {
-      if (v === undefined || v === '' || v === 'false') return false;
-      if (v === 'true') return true;
-      return /^\d+$/.test(v) ? Number(v) : v;
-    }),
+  /** Express `trust proxy` (see `trustProxy`): false, true, a hop count or addresses/subnets. */
+  TRUST_PROXY: trustProxy,
 });
 
 /** Parsed configuration (see envSchema for each variable and its default). */

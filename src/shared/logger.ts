@@ -39,6 +39,16 @@ export function prettyLogs(format: 'json' | 'pretty' | undefined, nodeEnv: strin
 }
 
 /**
+ * Whether `npm start` (src/start.ts) and the API and worker it runs log pretty: LOG_FORMAT when set
+ * (`json` still forces JSON lines), else pretty exactly when stdout is a TTY, whatever NODE_ENV says
+ * (issue 16, item 2: `npm start` at a terminal is a person reading; piped or under a supervisor, a
+ * machine). The API and worker started on their own keep `prettyLogs`.
+ */
+export function startPrettyLogs(format: 'json' | 'pretty' | undefined, isTty = Boolean(process.stdout.isTTY)): boolean {
+  return format ? format === 'pretty' : isTty;
+}
+
+/**
  * Creates the process logger: JSON lines with `name` (api | worker | cli | start) and redaction of
  * REDACT_PATHS and of `env` objects' secret-named values; with `pretty`, the same records rendered by
  * pino-pretty (colours, local time) to stdout synchronously.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { RedisClient } from '../redis-connection.js';
+import { parseJwtKeys } from './jwt-keys.js';
 
 /** Issuer and audience of every access token (checked on verify). */
 export const JWT_ISSUER = 'maestro';
@@ -15,7 +16,8 @@ export interface KeyRing {
 }
 
 /**
- * The key ring from MAESTRO_JWT_KEYS (`kid:secret,kid2:secret2`, secrets ≥ 32 chars; the first signs).
+ * The key ring from MAESTRO_JWT_KEYS (`kid:secret,kid2:secret2`, secrets ≥
+ * JWT_SECRET_MIN_LENGTH = 32 chars, see jwt-keys.ts; the first signs; a bad value throws Error naming the rule).
  * Rotation: put the new key first and keep the old one until its tokens have expired. Without the
  * variable, one random key is generated once and shared through Redis (`<prefix>jwt:key`) so every
  * replica signs and verifies alike.
@@ -24,11 +26,8 @@ export async function loadKeyRing(spec: string | undefined, redis: RedisClient, 
   const keys = new Map<string, Uint8Array>();
   let current = '';
   if (spec) {
-    for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const at = part.indexOf(':');
-      const kid = part.slice(0, at);
-      const secret = part.slice(at + 1);
-      if (at <= 0 || secret.length < 32) throw new Error('MAESTRO_JWT_KEYS entries must be kid:secret with secrets of at least 32 characters');
+    // The configuration checked this rule at start-up already (issue 16); a caller that skipped it gets the same Error here.
+    for (const { kid, secret } of parseJwtKeys(spec)) {
       keys.set(kid, new TextEncoder().encode(secret));
       current ||= kid;
     }
