@@ -34,5 +34,7 @@ export interface ApiDeps {
   wsStatus?: WsStatusProvider;
   /** Extra readiness probe (e.g. the spawn queue), resolving when reachable. */
   readyChecks?: (() => Promise<void>)[];
+  /** Set when the replica begins its graceful stop: `/ready` answers 503 from then on (issue 16). */
+  draining?: { since?: number };
   startedAt: number;
 }

@@ -110,6 +110,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     auth,
     identity: { identity, ring: getRing, accessTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS },
     readyChecks: [() => spawn.ping()],
+    draining: {},
     startedAt: Date.now(),
   };
 
@@ -182,6 +183,16 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   logger.info({ port, host: config.HOST, nodeId: config.NODE_ID, metricsPort }, `Maestro API listening on http://${config.HOST}:${port}`);
 
   const close = async () => {
+    // Readiness turns false first, and the replica keeps serving for SHUTDOWN_DRAIN_DELAY_MS, so the
+    // load balancer (a Kubernetes readiness probe, an nginx health check) stops sending it requests
+    // before its listener closes and its WebSockets get 1001 (issue 16).
+    // At most SHUTDOWN_TIMEOUT_MS − 2 s, so the drain itself still fits before the hard stop.
+    deps.draining!.since = Date.now();
+    const delay = Math.min(config.SHUTDOWN_DRAIN_DELAY_MS, Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 2000));
+    if (delay > 0) {
+      logger.info({ ms: delay }, 'shutting down: not ready, still serving');
+      await new Promise((r) => setTimeout(r, delay));
+    }
     stopLocalInvalidation();
     opsServer?.close();
     await gateway.close();

@@ -259,6 +259,11 @@ const envSchema = z.object({
   SPAWN_LOCK_MS: int(30_000, 500, 600_000),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
   /**
+   * After SIGTERM, how long an API replica keeps serving with `/ready` answering 503 before it stops
+   * listening, ms (issue 16: out of rotation before the drain); at most SHUTDOWN_TIMEOUT_MS − 2 s.
+   */
+  SHUTDOWN_DRAIN_DELAY_MS: int(0, 0, 120_000),
+  /**
    * Port of the operations endpoints. Workers: default 9464 (0 = any free port). API replicas: unset =
    * none (the endpoints sit on the main port behind METRICS_TOKEN); set = served there without a token.
    */

@@ -47,6 +47,12 @@ export function healthRoutes(deps: ApiDeps, guard: RequestHandler): Router {
   // loading) is not ready either (issue 13, item 3).
   const probe = `${deps.config.MAESTRO_REDIS_PREFIX}ready:${deps.config.NODE_ID}`;
   r.get('/ready', async (_req, res) => {
+    if (deps.draining?.since !== undefined) {
+      // stopping (SIGTERM): out of the load balancer's rotation before the listener closes (issue 16)
+      res.setHeader('Retry-After', '1');
+      res.status(503).json({ error: true, code: 'UNAVAILABLE', message: 'Not ready: shutting down' });
+      return;
+    }
     try {
       await deps.redis.set(probe, String(Date.now()), 'PX', 10_000);
       for (const check of deps.readyChecks ?? []) await check();
