@@ -93,7 +93,8 @@ export class SpawnWorker {
           if (found[j]?.[0] || Number(found[j]?.[1]) === 1) continue;
           const dir = join(this.config.SESSION_DIR, batch[j]!);
           const st = await stat(dir).catch(() => undefined);
-          if (!st || now - st.mtimeMs < minAgeMs) continue;
+          // minAgeMs 0: any age (a directory written in this very millisecond has mtimeMs > now)
+          if (!st || (minAgeMs > 0 && now - st.mtimeMs < minAgeMs)) continue;
           await rm(dir, { recursive: true, force: true });
           removed++;
         }
