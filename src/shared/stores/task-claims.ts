@@ -4,9 +4,10 @@ import type { Principal } from '../principal.js';
 import { indexMember } from '../keys.js';
 import { VersionConflict, withRetry, type Commit } from '../commit.js';
 import { encodeFields } from './entity-codec.js';
-import { readDoc, type Rendered } from './documents.js';
+import { readDoc, versionOf, type Rendered } from './documents.js';
 import { guardFields, readTaskGraph, readTaskGraphs, type TaskClaim, type TaskGraphState } from './task-graph.js';
 import type { StoreContext } from './store-context.js';
+import type { TaskStore } from './task-store.js';
 
 /** Lease settings of claims (config CLAIM_LEASE_MS, CLAIM_LEASE_MAX_MS), ms. */
 export interface ClaimLimits {
@@ -27,6 +28,9 @@ const NEXT_WINDOW = 16;
 const NEXT_SPREAD = 4;
 const NEXT_ROUNDS = 20;
 
+/** A render of the commit as the routes send it (its `version` for the ETag). */
+const rendered = (json: string): Rendered => ({ json, version: versionOf(json) });
+
 const conflict = (message: string, details?: unknown) => new AppError(409, 'CONFLICT', message, details === undefined ? {} : { details });
 
 /**
@@ -43,6 +47,7 @@ const conflict = (message: string, details?: unknown) => new AppError(409, 'CONF
 export class ClaimStore {
   constructor(
     private readonly ctx: StoreContext,
+    private readonly tasks: Pick<TaskStore, 'projectOf'>,
     private readonly limits: ClaimLimits = DEFAULT_CLAIM_LIMITS,
   ) {}
 
@@ -56,7 +61,7 @@ export class ClaimStore {
 
   /** The project of task `id` the caller may write, and that the caller may act for session `sessionId` there (else 404). */
   private async scope(actor: Principal, taskId: string, sessionId: string | undefined): Promise<string> {
-    const pid = (await this.ctx.redis.get(this.ctx.keys.taskLookup(taskId))) ?? undefined;
+    const pid = await this.tasks.projectOf(taskId);
     authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Task', taskId));
     if (sessionId !== undefined && !allows(actor, 'session:write', { projectId: pid, sessionId })) throw new NotFoundError('Session', sessionId);
     return pid;
@@ -117,7 +122,7 @@ export class ClaimStore {
     await this.mark(pid, claim.expiresAt);
     const res = await c.eventRender('task:updated', 'task', st.key).render('task', st.key).exec(this.ctx.redis);
     await this.mark(pid, claim.expiresAt);
-    return { json: res.renders[0]!, version: JSON.parse(res.renders[0]!).version as number };
+    return rendered(res.renders[0]!);
   }
 
   /** Puts project `pid` in the sweeper's index no later than `expiresAt` (claims-mark.lua). */
@@ -151,7 +156,7 @@ export class ClaimStore {
       c.hset(st.key, encodeFields({ claimedBy: claim, updatedAt: now }), true).zaddScore(this.ctx.keys.claims(pid), claim.expiresAt, taskId);
       await this.mark(pid, claim.expiresAt);
       const res = await c.eventRender('task:updated', 'task', st.key).render('task', st.key).exec(this.ctx.redis);
-      return { json: res.renders[0]!, version: JSON.parse(res.renders[0]!).version as number };
+      return rendered(res.renders[0]!);
     });
   }
 
@@ -170,7 +175,7 @@ export class ClaimStore {
       const holder = st.claimedBy.sessionId;
       if ((sessionId !== undefined && holder !== sessionId) || (actor.sessionId && actor.sessionId !== holder)) throw conflict(`Task ${taskId} is claimed by session ${holder}`, { sessionId: holder });
       const res = await this.releaseInto(pid, st).render('task', st.key).exec(this.ctx.redis);
-      return { json: res.renders[0]!, version: JSON.parse(res.renders[0]!).version as number };
+      return rendered(res.renders[0]!);
     });
   }
 
