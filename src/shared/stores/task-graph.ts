@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { Commit, KeyRole } from '../commit.js';
-import type { Keys } from '../keys.js';
+import { readyMember, type Keys } from '../keys.js';
 import type { StoreContext } from './store-context.js';
 
 /**
@@ -151,6 +151,27 @@ export function completionOps(c: Commit, keys: Keys, pid: string, id: string, de
     touch(c, key);
     c.ready(key, d, keys.tasksReady(pid));
   }
+}
+
+/**
+ * Ops taking task `st` out of the graph before it is deleted (contract 08: "Deleting a task removes it
+ * from its dependents' dependencies"): its dependencies lose it as a dependent, its dependents lose it
+ * from `dependencies` and `blockedBy` (each with its `task:updated`; one may become ready), and it
+ * leaves the ready index and the claims. The caller deletes the hash in the same commit.
+ */
+export function detachOps(c: Commit, keys: Keys, pid: string, st: TaskGraphState): void {
+  for (const d of st.dependencies) {
+    const key = keys.task(pid, d);
+    c.arrayRemove(key, 'dependents', st.id);
+    touch(c, key);
+  }
+  for (const d of st.dependents) {
+    const key = keys.task(pid, d);
+    c.arrayRemove(key, 'dependencies', st.id).arrayRemove(key, 'blockedBy', st.id);
+    touch(c, key);
+    c.ready(key, d, keys.tasksReady(pid));
+  }
+  c.zrem(keys.tasksReady(pid), readyMember(st.priority, st.createdAt, st.id)).zrem(keys.claims(pid), st.id);
 }
 
 /** The ids in `next` not in `prev`, and in `prev` not in `next`. */

@@ -9,6 +9,7 @@ import {
   addDependencyOps,
   checkNewDependencies,
   completionOps,
+  detachOps,
   DEFAULT_GRAPH_LIMITS,
   dependencyList,
   diff,
@@ -292,15 +293,7 @@ export class TaskStore {
       const c = this.ctx.commit(pid).checkVersion(key, ifMatch ?? st.version, { resource: 'Task', id });
       const member = indexMember(st.createdAt, id);
       for (const idx of this.indexKeys(pid, st.status, st.parentId)) c.zrem(idx, member);
-      // out of the graph (contract 08): its dependencies lose it as a dependent, its dependents lose
-      // it as a dependency (each with its task:updated; one may become ready), and out of the ready
-      // index and the claims
-      for (const d of st.dependencies) c.arrayRemove(keys.task(pid, d), 'dependents', id).hset(keys.task(pid, d), { updatedAt: String(c.now) }, true, true).eventRender('task:updated', 'task', keys.task(pid, d));
-      for (const d of st.dependents) {
-        const dk = keys.task(pid, d);
-        c.arrayRemove(dk, 'dependencies', id).arrayRemove(dk, 'blockedBy', id).hset(dk, { updatedAt: String(c.now) }, true, true).eventRender('task:updated', 'task', dk).ready(dk, d, keys.tasksReady(pid));
-      }
-      c.zrem(keys.tasksReady(pid), readyMember(st.priority, st.createdAt, id)).zrem(keys.claims(pid), id);
+      detachOps(c, keys, pid, st);
       await c.del(key).event('task:deleted', JSON.stringify({ id })).exec(this.ctx.redis);
     }, ifMatch);
     await this.ctx.redis.del(keys.taskLookup(id));
