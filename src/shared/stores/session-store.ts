@@ -430,9 +430,12 @@ export class SessionStore {
     authorizeIn(actor, 'session:write', pid, () => new NotFoundError('Session', id));
     const k = this.ctx.keys;
     const key = k.session(pid, id);
+    // the tasks the session had or has after this write: where its claims may be (contract 08)
+    let linked: string[] = [];
     await withRetry(async () => {
       const cur = await this.readCore(pid, id);
       if (!cur) throw new NotFoundError('Session', id);
+      linked = [...new Set([...cur.taskIds, ...(input.taskIds ?? [])])];
       const c = this.ctx.commit(pid);
       const role = { resource: 'Session', id };
       const needsCas = input.env !== undefined || input.taskIds !== undefined || input.status !== undefined;
@@ -469,7 +472,7 @@ export class SessionStore {
     }, ifMatch);
     if (input.status !== undefined && FINISHED.has(input.status)) {
       await this.endCurrentKeys(pid, id);
-      await this.ended(pid, id, (await this.readCore(pid, id))?.taskIds ?? []);
+      await this.ended(pid, id, linked);
     }
     const out = await this.read(pid, id, view);
     if (!out) throw new NotFoundError('Session', id);
