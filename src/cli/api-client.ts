@@ -68,11 +68,14 @@ function networkCode(err: unknown): string | undefined {
 /** HTTP client of the CLI: `request` plus get/post/patch/put/delete helpers over `${base}/api`. */
 export class ApiClient {
   private readonly http: KyInstance;
+  /** MAESTRO_API_KEY, else the credentials file's `apiKey` (read once, not per request). */
+  private readonly key: string | undefined;
 
   constructor(
     readonly base: string,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    env: NodeJS.ProcessEnv = process.env,
   ) {
+    this.key = env.MAESTRO_API_KEY || readCredentials(env).apiKey;
     const retries = intOr(env.MAESTRO_RETRIES, 3);
     const delay = intOr(env.MAESTRO_RETRY_DELAY, 1000);
     this.http = ky.create({
@@ -109,8 +112,7 @@ export class ApiClient {
    */
   async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json; nextCursor?: string; total?: number }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    const key = this.env.MAESTRO_API_KEY || readCredentials(this.env).apiKey;
-    if (key) headers['x-api-key'] = key;
+    if (this.key) headers['x-api-key'] = this.key;
     // one key per call, the same on every retry of it
     if (method === 'POST') headers['idempotency-key'] = `cli-${randomUUID()}`;
     let res: Response;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
 import { ApiClient, apiBase } from './api-client.js';
+import { sessionId } from './agent-commands.js';
 import { localError } from './output.js';
 
 /**
@@ -39,9 +40,7 @@ export class CliContext {
 
   /** The session in context; a local `no_session` error when MAESTRO_SESSION_ID is not set. */
   session(): string {
-    const s = this.env.MAESTRO_SESSION_ID;
-    if (!s) throw localError('no_session', 'No session context. MAESTRO_SESSION_ID is not set: run this inside a Maestro session');
-    return s;
+    return sessionId(this.env);
   }
 
   /** MAESTRO_TASK_IDS as a list. */

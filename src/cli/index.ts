@@ -37,7 +37,7 @@ program
   .option('--json', 'print JSON ({"success":true,"data":…}) instead of text')
   .showHelpAfterError();
 const ctx = new CliContext(program);
-const out = (value: Json, human: (v: Json) => string) => printResult(value, human);
+const out = printResult;
 
 // --json for this run, then the permission guard of a session's manifest (contract 09 §6).
 program.hook('preAction', (_program, action) => {

@@ -99,7 +99,11 @@ export function registerLifecycleCommands(program: Command, ctx: CliContext): vo
         if (err instanceof CliError && err.status === 404) throw err;
         throw localError('status_failed', `Failed to get status: ${(err as Error).message}`);
       }
-      const count = (xs: Json[], key: string) => xs.reduce((acc: Record<string, number>, x) => ({ ...acc, [x[key]]: (acc[x[key]] ?? 0) + 1 }), {});
+      const count = (xs: Json[], key: string) => {
+        const n: Record<string, number> = {};
+        for (const x of xs) n[x[key]] = (n[x[key]] ?? 0) + 1;
+        return n;
+      };
       const data = {
         projectId: p,
         tasks: { total: tasks.length, byStatus: count(tasks, 'status'), byPriority: count(tasks, 'priority') },
