@@ -6,6 +6,7 @@ import type { RequestSchemas } from '../shared/schemas/requests.js';
 import type { SkillLoader } from '../shared/skills/skill-loader.js';
 import type { Stores } from '../shared/stores/index.js';
 import type { SpawnService } from './spawn-service.js';
+import type { DashboardQueue } from './queue-dashboard.js';
 import type { Authenticator } from './middleware/authenticate.js';
 import type { AuthRouteDeps } from './routes/auth.js';
 
@@ -30,6 +31,8 @@ export interface ApiDeps {
   identity?: AuthRouteDeps;
   /** The spawn queue side (absent in apps built without it). */
   spawn?: SpawnService;
+  /** The queues the dashboard `/admin/queues` lists (issue 16; absent or empty: no dashboard). */
+  dashboardQueues?: DashboardQueue[];
   /** Undefined until the WebSocket gateway is attached. */
   wsStatus?: WsStatusProvider;
   /** Extra readiness probe (e.g. the spawn queue), resolving when reachable. */

@@ -22,6 +22,9 @@ import { taskRoutes } from './routes/tasks.js';
 import { templateRoutes } from './routes/templates.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { LoopbackHop } from './mcp-loopback.js';
+import { docsRoutes } from './docs-ui.js';
+import { adminPageAccess } from './middleware/admin-access.js';
+import { queueDashboard } from './queue-dashboard.js';
 
 /**
  * Builds the Express app (no `listen`): middleware, every route of contract 02 under `/api/v1` and
@@ -73,6 +76,7 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     ]),
   );
   const openapi = Router();
+  // Public (authenticate.ts PUBLIC): the document holds no data (issue 16).
   openapi.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
@@ -105,6 +109,16 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   // After /api (no path of theirs is under it), so that API requests do not walk their routes.
   app.use(healthRoutes(deps, guard));
   app.use(opsRoutes(deps, guard));
+  app.use(docsRoutes(doc));
+  if (deps.dashboardQueues?.length) {
+    const admin = adminPageAccess(deps.config, deps.auth, {
+      action: 'queues:manage',
+      realm: 'Maestro queues',
+      identity: deps.identity?.identity,
+      loginLimiter: limits.auth,
+    });
+    app.use(queueDashboard(deps.dashboardQueues, chain([limits.perIp, admin])));
+  }
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, () => deps.metrics?.redisErrors.inc()));
@@ -122,6 +136,7 @@ export function createOpsApp(deps: ApiDeps): Express {
   app.set('etag', false);
   app.use(healthRoutes(deps, openOps));
   app.use(opsRoutes(deps, openOps));
+  app.use(docsRoutes(apiReference(deps.schemas, deps.config.SERVER_URL).doc));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

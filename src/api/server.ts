@@ -22,6 +22,9 @@ import { LAST_USED_EVERY_MS } from '../shared/auth/identity-store.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
 import { canRead } from '../shared/access/policy.js';
+import { Queue } from 'bullmq';
+import { MAINTENANCE_QUEUE } from '../shared/maintenance-queue.js';
+import { bullPrefix } from '../shared/spawn/spawn-queue.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -97,7 +100,17 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   onEventsPublished((type) => metrics.eventsPublished.inc({ type }));
   metrics.redisProbe = () => (redis.status === 'ready' ? 1 : 0);
   metrics.queueProbe = () => spawn.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  // The queue dashboard (/admin/queues) lists the spawn queue and the workers' maintenance queue; the
+  // latter is only read and acted on from here (a connection of its own, commands queued while connecting).
+  const maintenanceRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-maintenance-queue', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  maintenanceRedis.on('error', () => undefined);
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: maintenanceRedis as never, prefix: bullPrefix(config) });
+  maintenanceQueue.on('error', (err) => logger.debug({ err: err.message }, 'maintenance queue error'));
   const deps: ApiDeps = {
+    dashboardQueues: [
+      { queue: spawn.queue, description: 'Spawn jobs: one per spawned session (job id = session id), run by the workers with the maestro CLI' },
+      { queue: maintenanceQueue, description: 'Scheduled maintenance: backups (BACKUP_CRON), retention (RETENTION_CRON), spawn reconciliation' },
+    ],
     metrics,
     config,
     logger,
@@ -201,6 +214,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
       server.closeIdleConnections();
     });
     await spawn.close();
+    await maintenanceQueue.close().catch(() => undefined);
+    maintenanceRedis.disconnect();
     rateLimitRedis.disconnect();
     await redis.quit().catch(() => redis.disconnect());
   };

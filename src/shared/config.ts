@@ -332,6 +332,12 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_PRINCIPAL_PER_MINUTE: int(10_000, 0, 10_000_000),
   RATE_LIMIT_AUTH_PER_MINUTE: int(20, 0, 1_000_000),
+  /**
+   * The queue dashboard (`/admin/queues`, issue 16) accepts an admin's email and password by HTTP Basic
+   * auth; a verified pair is remembered by this replica for this many ms (a hash of it, never the
+   * password), so that the page's polling does not run scrypt (~50–100 ms) per request. 0 = verify every request.
+   */
+  ADMIN_LOGIN_CACHE_MS: int(60_000, 0, 3_600_000),
   RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
   /** `/api` lists without `?limit=` answer the whole list up to this many items, then a `Link` (contract 00 "Lists"). */
   LEGACY_LIST_MAX: int(100_000, 1, 10_000_000),

@@ -9,9 +9,10 @@ import { bullPrefix, SPAWN_QUEUE } from '../shared/spawn/spawn-queue.js';
 import { SpawnSlots } from '../shared/spawn/spawn-slots.js';
 import { reconcileSpawns } from './spawn-reconciler.js';
 import type { Stores } from '../shared/stores/index.js';
+import { MAINTENANCE_QUEUE } from '../shared/maintenance-queue.js';
 
-/** BullMQ queue of the scheduled maintenance jobs (`backup`, `retention`). */
-export const MAINTENANCE_QUEUE = 'maintenance';
+export { MAINTENANCE_QUEUE };
+
 const DAY_MS = 86_400_000;
 
 /** Data of a scheduled backup job (BACKUP_DIR, BACKUP_KEEP of the worker that scheduled it). */

@@ -54,7 +54,8 @@ const ROUTES: Record<string, { kind: Kind; body?: (w: World) => unknown; deny?: 
   'post /api-keys': { kind: 'self', body: () => ({ name: 'm' }), deny: { scopedOther: 403, readOnly: 403 } },
   // a scoped or read-only key sees and revokes only itself (the owner's other key is not there for it)
   'delete /api-keys/{id}': { kind: 'self', deny: { scopedOther: 404, readOnly: 404 } },
-  'get /openapi.json': { kind: 'openRead' },
+  // the API's document holds no data: anyone may read it (issue 16)
+  'get /openapi.json': { kind: 'public' },
   'get /projects': { kind: 'openRead' },
   'get /tasks': { kind: 'openRead' },
   'get /sessions': { kind: 'openRead' },

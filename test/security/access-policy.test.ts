@@ -64,6 +64,8 @@ const EXPECTED: Record<Action, Record<Who, Decision>> = {
   // listing / revoking key k9 (another key of the user)
   'apiKey:manage': row(A, A, A, A, A, N, N, N, N, N, A, A),
   'ops:read': row(F, F, F, F, A, F, F, F, F, F, A, F),
+  // the queue dashboard: global admins only (not a read-only or scoped admin credential)
+  'queues:manage': row(F, F, F, F, A, F, F, F, F, F, A, F),
 };
 
 describe('the access policy table', () => {

@@ -128,8 +128,8 @@ function createAuthenticatorWithoutCache(identity: IdentityStore, ring: () => Pr
   };
 }
 
-/** Paths under /api that need no credential (registration, login, token refresh). */
-const PUBLIC = new Set(['/auth/register', '/auth/login', '/auth/refresh']);
+/** Paths under /api that need no credential (registration, login, token refresh; the OpenAPI document, issue 16). */
+const PUBLIC = new Set(['/auth/register', '/auth/login', '/auth/refresh', '/openapi.json']);
 
 /**
  * Sets `req.principal` from the request's credential; a missing credential on a non-public route or a

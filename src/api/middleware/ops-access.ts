@@ -11,8 +11,8 @@ export const openOps: RequestHandler = (_req, _res, next) => next();
 const sameText = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
- * Guard of the operational endpoints on the API port — `/metrics`, `/health?deep=1`, `/ws-status`,
- * `/docs` (security issue 11, item 18; `/health` and `/ready` stay open for probes). Passes with
+ * Guard of the operational endpoints on the API port — `/metrics`, `/health?deep=1`, `/ws-status`
+ * (security issue 11, item 18; `/docs` is open since issue 16; `/health` and `/ready` stay open for probes). Passes with
  * MAESTRO_AUTH=disabled, with `Authorization: Bearer <METRICS_TOKEN>` (what a Prometheus scrape
  * config sends), or with a credential the policy allows `ops:read` (a global admin). Else 401
  * UNAUTHORIZED without a credential, 403 FORBIDDEN with another one.

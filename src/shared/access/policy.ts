@@ -128,8 +128,10 @@ export const POLICY = {
     kind: 'custom',
     decide: (p, t) => (!ownKeysOnly(p) || (t.keyId !== undefined && t.keyId === p.keyId) ? { decision: 'allow' } : { decision: 'not_found' }),
   },
-  /** `/metrics`, `/health?deep=1`, `/ws-status`, `/docs` on the API port (item 18; or METRICS_TOKEN). */
+  /** `/metrics`, `/health?deep=1`, `/ws-status` on the API port (item 18; or METRICS_TOKEN). */
   'ops:read': global('admin', 'Only an admin or the metrics token can read operational endpoints'),
+  /** The queue dashboard `/admin/queues` (issue 16): its jobs and its retry/clean actions; not the metrics token. */
+  'queues:manage': global('admin', 'Only an admin can use the queue dashboard'),
 } satisfies Record<string, Rule>;
 
 /** Every action the policy knows. */
