@@ -114,3 +114,24 @@ describe('queue dashboard /admin/queues (issue 16)', () => {
     }
   });
 });
+
+describe('queue dashboard sign-in by email and password', () => {
+  it('counts unverified attempts against RATE_LIMIT_AUTH_PER_MINUTE (429 after it); a verified pair is not counted again', async () => {
+    const limited = await startAuthWorld(redis.url, { RATE_LIMIT_AUTH_PER_MINUTE: '3' });
+    try {
+      const first = JSON.parse(readFileSync(limited.credentialsFile, 'utf8')) as { email: string; password: string };
+      const good = basic(first.email, first.password);
+      expect((await limited.h.req('GET', '/admin/queues/api/queues', undefined, good)).status).toBe(200);
+      // remembered (ADMIN_LOGIN_CACHE_MS): these pass without counting
+      for (let i = 0; i < 5; i++) expect((await limited.h.req('GET', '/admin/queues/api/queues', undefined, good)).status).toBe(200);
+      expect((await limited.h.req('GET', '/admin/queues', undefined, basic(first.email, 'wrong-1'))).status).toBe(401);
+      expect((await limited.h.req('GET', '/admin/queues', undefined, basic(first.email, 'wrong-2'))).status).toBe(401);
+      const limitedOut = await limited.h.req('GET', '/admin/queues', undefined, basic(first.email, 'wrong-3'));
+      expect([limitedOut.status, limitedOut.body.code]).toEqual([429, 'RATE_LIMITED']);
+      // an API key as the password is not a password attempt
+      expect((await limited.h.req('GET', '/admin/queues', undefined, basic('admin', limited.adminKey))).status).toBe(200);
+    } finally {
+      await limited.h.close();
+    }
+  });
+});
