@@ -25,7 +25,7 @@ export function sessionRoutes({ stores, schemas, config }: ApiDeps): RouteSpec[]
   });
   return [
     {
-      method: 'get', path: '/sessions', tag, summary: 'List sessions (filters projectId, taskId, status, active, archived; paged)', query: schemas.sessionListQuery, ok: [200, 'Session[]'],
+      method: 'get', path: '/sessions', tag, summary: 'List sessions (filters projectId, taskId, status, active, archived; paged): on /api/v1 without events and timeline (their counts instead); on /api whole', query: schemas.sessionListQuery, ok: [200, 'SessionHead[]'],
       handler: async (req, res) => {
         const q = parse(schemas.sessionListQuery, req.query, 'query');
         const view = sessionViewOf(req);

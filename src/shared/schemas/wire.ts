@@ -92,6 +92,9 @@ export const SessionSchema = z
     version: z.number().int(),
   });
 
+/** A session as `GET /api/v1/sessions` lists it (a session head): no `events`/`timeline`, their counts instead. */
+export const SessionHeadSchema = SessionSchema.omit({ events: true, timeline: true });
+
 export const QueueItemSchema = z
   .object({
     taskId: z.string(),
