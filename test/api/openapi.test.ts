@@ -1,13 +1,13 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { listRoutes } from '../../src/api/route-list.js';
 import { as, startAuthWorld, type AuthWorld } from '../helpers/auth-world.js';
+import { responseValidators, type OpenApiDoc } from '../helpers/openapi-conformance.js';
 import { useHarness } from '../helpers/use-harness.js';
 
 const h = useHarness();
 
-type Doc = { paths: Record<string, Record<string, any>>; components: { schemas: Record<string, any> }; security: unknown };
+type Doc = OpenApiDoc;
 type Schema = Record<string, any>;
 
 describe('GET /api/v1/openapi.json', () => {
@@ -97,29 +97,23 @@ describe('GET /docs', () => {
 describe('the documented response schemas match what the API sends', () => {
   let w: AuthWorld;
   let doc: Doc;
-  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
-  const DOC_ID = 'https://maestro.test/openapi.json';
+  let validatorOf: ReturnType<typeof responseValidators>['validatorOf'];
+  let errorsText: ReturnType<typeof responseValidators>['errorsText'];
 
   beforeAll(async () => {
     w = await startAuthWorld(h.testRedis.url);
     doc = (await w.h.req('GET', '/api/v1/openapi.json', undefined, as(w.adminKey))).body as Doc;
-    ajv.addSchema({ $id: DOC_ID, components: doc.components });
+    ({ validatorOf, errorsText } = responseValidators(doc));
   }, 60_000);
   afterAll(() => w?.h.close());
 
-  /** The validator of `method path` (documented form) for `status`, with `$ref`s pointing into the document. */
-  const validatorOf = (method: string, path: string, status: number) => {
-    const schema = doc.paths[path]?.[method]?.responses?.[status]?.content?.['application/json']?.schema;
-    if (!schema) throw new Error(`${method} ${path} documents no JSON answer for ${status}`);
-    return ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', `"${DOC_ID}#/components/`)));
-  };
   const failures: string[] = [];
   let conformed = 0;
   /** Checks the real answer `r` to `method path` against the documented schema of its status. */
   const conform = <R extends { status: number; body: any }>(method: string, path: string, r: R): R => {
     const validate = validatorOf(method, path, r.status);
     conformed++;
-    if (!validate(r.body)) failures.push(`${method} ${path} ${r.status}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(r.body).slice(0, 300)}`);
+    if (!validate(r.body)) failures.push(`${method} ${path} ${r.status}: ${errorsText(validate)} in ${JSON.stringify(r.body).slice(0, 300)}`);
     return r;
   };
 
