@@ -1,38 +1,40 @@
 import './express-augment.js';
 import express, { Router, type Express } from 'express';
+import { allRoutes, apiRouteTable, type RouteWiring } from './api-routes.js';
 import type { ApiDeps } from './api-deps.js';
 import { errorHandler, notFoundHandler } from './middleware/error-handler.js';
 import { idempotency } from './middleware/idempotency.js';
 import { jsonBody } from './middleware/json-body.js';
 import { createRateLimiters } from './middleware/rate-limits.js';
 import { authenticate } from './middleware/authenticate.js';
-import { authRoutes } from './routes/auth.js';
 import { requestBasics } from './middleware/request-basics.js';
 import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
-import { healthRoutes } from './routes/health.js';
-import { apiReference } from './openapi.js';
+import { apiReference, type ApiReference } from './openapi.js';
+import { mountRoutes } from './route-table.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
-import { opsRoutes } from './routes/ops.js';
-import { projectRoutes } from './routes/projects.js';
-import { queueRoutes } from './routes/queues.js';
-import { sessionRoutes } from './routes/sessions.js';
-import { skillRoutes } from './routes/skills.js';
-import { spawnRoutes } from './routes/spawn.js';
-import { taskRoutes } from './routes/tasks.js';
-import { templateRoutes } from './routes/templates.js';
-import { mcpRoutes } from './routes/mcp.js';
 import { LoopbackHop } from './mcp-loopback.js';
-import { docsRoutes } from './docs-ui.js';
+import { docsAssets } from './docs-ui.js';
 import { adminPageAccess } from './middleware/admin-access.js';
 import { queueDashboard } from './queue-dashboard.js';
 
 /**
+ * The route table of `deps` with `guard` and `hop`, and the reference made from that same table
+ * (built on first request: building the table reads nothing).
+ */
+function routeTable(deps: ApiDeps, guard: RouteWiring['guard'], hop: RouteWiring['hop']) {
+  let reference: ApiReference | undefined;
+  const table = apiRouteTable(deps, { guard, hop, reference: () => (reference ??= apiReference(allRoutes(table), deps.config.SERVER_URL)) });
+  return table;
+}
+
+/**
  * Builds the Express app (no `listen`): middleware, every route of contract 02 under `/api/v1` and
  * the `/api` alias (contract 00 "Paths"), health routes at the root, JSON 404 and the error handler.
- * `extraApiRoutes` are mounted before the resource routes (spawn must precede `/sessions/:id`).
- * `/api/v1/mcp` (the MCP Streamable HTTP transport, contract 08) is one of them, behind the same chain.
+ * The routes are api-routes.ts's table, mounted with route-table.ts `mountRoutes`; `/api/v1/openapi.json`
+ * documents the same table. `/api/v1/mcp` (the MCP Streamable HTTP transport, contract 08) is one of
+ * them, behind the same chain.
  */
-export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express {
+export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -49,11 +51,11 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
     }),
   );
   const guard = opsAccess(deps.config, deps.auth);
-  const { doc } = apiReference(deps.schemas, deps.config.SERVER_URL);
 
   // The MCP transport's tools call this replica's own API as their caller (mcp-loopback.ts); the
   // limiters count such a call under the caller's address, not the replica's.
   const hop = new LoopbackHop((deps.config.REQUEST_TIMEOUT_MS || 30_000) + 5_000, Math.max(1, Math.min(32, Math.floor(deps.config.MAX_CONNECTIONS_PER_IP / 4))));
+  const table = routeTable(deps, guard, hop);
   const limits = createRateLimiters(deps.rateLimitRedis ?? deps.redis, deps.config, (req) => hop.clientIp(req));
   const api = Router();
   // What every /api request passes through, in this order, as one layer (route-dispatch.ts `chain`):
@@ -75,28 +77,9 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
       }),
     ]),
   );
-  const openapi = Router();
-  // Public (authenticate.ts PUBLIC): the document holds no data (issue 16).
-  openapi.get('/openapi.json', (_req, res) => {
-    res.json(doc);
-  });
-  // The resource routers, in this order (spawn before `/sessions/:id`), each offered only the
-  // requests of its first path segment (route-dispatch.ts).
-  api.use(
-    dispatchByFirstSegment([
-      openapi,
-      ...extraApiRoutes,
-      ...(deps.identity ? [authRoutes(deps, deps.identity)] : []),
-      projectRoutes(deps),
-      taskRoutes(deps),
-      spawnRoutes(deps),
-      queueRoutes(deps),
-      sessionRoutes(deps),
-      skillRoutes(deps),
-      templateRoutes(deps),
-      mcpRoutes(hop),
-    ]),
-  );
+  // The resource routers, one per group of the table in its order (spawn before `/sessions/:id`),
+  // each offered only the requests of its first path segment (route-dispatch.ts).
+  api.use(dispatchByFirstSegment(table.api.map((group) => mountRoutes(group))));
   app.use('/api/v1', api);
   // A request under /api/v1 that no route answered has been through the chain once already: the /api
   // alias (the original's paths) lets it pass to the 404 (it would count twice against the limits, and
@@ -107,9 +90,10 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   });
   app.use('/api', api);
   // After /api (no path of theirs is under it), so that API requests do not walk their routes.
-  app.use(healthRoutes(deps, guard));
-  app.use(opsRoutes(deps, guard));
-  app.use(docsRoutes(doc));
+  for (const group of table.root) app.use(mountRoutes(group));
+  // Swagger UI's static files (beside the table's /docs routes) and the queue dashboard, whose
+  // pages and JSON are bull-board's own (admins only: admin-access.ts; issue 16).
+  app.use(docsAssets());
   if (deps.dashboardQueues?.length) {
     const admin = adminPageAccess(deps.config, deps.auth, {
       action: 'queues:manage',
@@ -125,6 +109,13 @@ export function createApp(deps: ApiDeps, extraApiRoutes: Router[] = []): Express
   return app;
 }
 
+/** The operations app mounts no `/api` route, so no MCP tool ever calls through it. */
+const NO_API_HOP: RouteWiring['hop'] = {
+  callerFor: () => {
+    throw new Error('The operations app serves no /api route');
+  },
+};
+
 /**
  * The operations app of an API replica's METRICS_PORT (contract 00; security issue 11, item 18): the
  * same `/metrics`, `/health` (deep too), `/ready`, `/ws-status` and `/docs` as on the API port, without
@@ -134,9 +125,10 @@ export function createOpsApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(healthRoutes(deps, openOps));
-  app.use(opsRoutes(deps, openOps));
-  app.use(docsRoutes(apiReference(deps.schemas, deps.config.SERVER_URL).doc));
+  // The same table as the API app's (so the same /docs), of which only the root routes are mounted.
+  const table = routeTable(deps, openOps, NO_API_HOP);
+  for (const group of table.root) app.use(mountRoutes(group));
+  app.use(docsAssets());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

@@ -7,32 +7,41 @@ import swaggerUi from 'swagger-ui-express';
  */
 const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/** Swagger UI's settings: the document from `./openapi.json` (so the page works on either port), no online validator. */
+const OPTIONS = {
+  customSiteTitle: 'Maestro API',
+  swaggerOptions: { url: './openapi.json', validatorUrl: null, persistAuthorization: false, displayRequestDuration: true },
+};
+
+/** Sets the docs pages' CSP. */
+export const docsCsp: RequestHandler = (_req, res, next) => {
+  res.setHeader('Content-Security-Policy', DOCS_CSP);
+  next();
+};
+
 /**
- * API docs a client can use (issue 16): Swagger UI at `/docs/` (`/docs` redirects there), its assets
- * served from swagger-ui-dist by this replica (no CDN), reading the OpenAPI document `doc` from
- * `/docs/openapi.json` (the same one as `/api/v1/openapi.json`, so the page also works on the
- * operations port, which serves nothing of `/api`). Open to everyone like the document: it holds no
- * data, and "Try it out" sends the credential the reader enters (Authorize: Bearer or X-API-Key).
+ * `GET /docs` (issue 16): the Swagger UI page at `/docs/`; `/docs` without the slash redirects there
+ * (301, query kept), since the page loads its assets relative to it.
  */
-export function docsRoutes(doc: Record<string, unknown>): Router {
-  const r = Router();
-  const csp: RequestHandler = (_req, res, next) => {
+export function docsPageHandler(): RequestHandler {
+  const page = swaggerUi.setup(undefined, OPTIONS);
+  return (req, res, next) => {
+    if (req.path === '/docs') {
+      const q = req.originalUrl.indexOf('?');
+      return res.redirect(301, `/docs/${q < 0 ? '' : req.originalUrl.slice(q)}`);
+    }
     res.setHeader('Content-Security-Policy', DOCS_CSP);
-    next();
+    return page(req, res, next);
   };
-  r.get('/docs/openapi.json', (_req, res) => {
-    res.json(doc);
-  });
-  const options = {
-    customSiteTitle: 'Maestro API',
-    swaggerOptions: { url: './openapi.json', validatorUrl: null, persistAuthorization: false, displayRequestDuration: true },
-  };
-  r.get('/docs', (req, res, next) => {
-    if (req.path !== '/docs') return next();
-    const q = req.originalUrl.indexOf('?');
-    res.redirect(301, `/docs/${q < 0 ? '' : req.originalUrl.slice(q)}`);
-  });
-  r.use('/docs', csp, swaggerUi.serveFiles(undefined, options));
-  r.get('/docs/', csp, swaggerUi.setup(undefined, options));
+}
+
+/**
+ * Swagger UI's files under `/docs/` (issue 16): swagger-ui-dist's script, style and image files and
+ * the page's `swagger-ui-init.js`, served by this replica (no CDN). Static files, not API operations:
+ * mounted beside the route table's `/docs` routes (routes/docs.ts).
+ */
+export function docsAssets(): Router {
+  const r = Router();
+  r.use('/docs', docsCsp, swaggerUi.serveFiles(undefined, OPTIONS));
   return r;
 }

@@ -55,9 +55,9 @@ describe('first start', () => {
 });
 
 describe('anonymous requests', () => {
-  it('every /api route except register/login/refresh answers 401 UNAUTHORIZED without a credential', async () => {
+  it('every /api route except register/login/refresh and the OpenAPI document answers 401 UNAUTHORIZED without a credential', async () => {
     const routes = listRoutes(createApp(h.api.deps)).filter((r) => r.path.startsWith('/api/v1/'));
-    const open = new Set(['post /api/v1/auth/register', 'post /api/v1/auth/login', 'post /api/v1/auth/refresh']);
+    const open = new Set(['post /api/v1/auth/register', 'post /api/v1/auth/login', 'post /api/v1/auth/refresh', 'get /api/v1/openapi.json']);
     for (const r of routes) {
       if (open.has(`${r.method} ${r.path}`)) continue;
       const path = r.path.replace(/\{\w+\}/g, 'x');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
+import { responseValidators } from '../helpers/openapi-conformance.js';
 import { startWorkerProcess, type ApiProcess } from '../helpers/processes.js';
 import { useHarness } from '../helpers/use-harness.js';
 import { connect } from '../helpers/ws-client.js';
@@ -38,6 +39,10 @@ describe('POST /sessions/spawn (contract 04)', () => {
     const before = (await h.events(pid)).length;
     const r = await h.req('POST', '/api/sessions/spawn', { projectId: pid, taskIds: [a.id, b.id], skills: ['maestro-worker'], context: { why: 'test' }, spawnedBy: 'ignored' });
     expect(r.status).toBe(201);
+    // the answer is what the OpenAPI document says, field for field (test/api/openapi.test.ts checks the rest)
+    const documented = responseValidators((await h.req('GET', '/api/v1/openapi.json')).body);
+    const spawn201 = documented.validatorOf('post', '/api/v1/sessions/spawn', 201);
+    expect([spawn201(r.body), documented.errorsText(spawn201)]).toEqual([true, 'No errors']);
     const sid = r.body.sessionId;
     const manifestPath = join(h.config.SESSION_DIR, sid, 'manifest.json');
     const envVars = {
@@ -79,6 +84,8 @@ describe('POST /sessions/spawn (contract 04)', () => {
     expect(JSON.parse(readFileSync(manifestPath, 'utf8'))).toEqual(r.body.manifest);
     expect(readFileSync(manifestPath, 'utf8')).toContain('\n  "manifestVersion": "1.0"');
     expect((await h.req('GET', `/api/v1/sessions/${sid}/manifest`)).body).toEqual(r.body.manifest);
+    const manifest200 = documented.validatorOf('get', '/api/v1/sessions/{id}/manifest', 200);
+    expect(manifest200(r.body.manifest)).toBe(true);
 
     const evs = (await h.events(pid)).slice(before);
     expect(evs.map((e) => e.type)).toEqual(['session:updated', 'session:spawn', 'task:session_added', 'task:session_added']);

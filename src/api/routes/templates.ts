@@ -1,9 +1,10 @@
-import { Router } from 'express';
 import { ValidationError } from '../../shared/errors.js';
 import type { Role } from '../../shared/schemas/entities.js';
+import { DefaultTemplateSchema } from '../../shared/schemas/wire.js';
 import { defaultTemplate } from '../../shared/templates/default-templates.js';
 import type { ApiDeps } from '../api-deps.js';
 import { body, ifMatch, parse, principal, sendEntity, sendJson, sendList } from '../http.js';
+import type { RouteSpec } from '../route-table.js';
 
 const ROLE_MESSAGE = 'Invalid role. Must be "worker" or "orchestrator"';
 
@@ -32,38 +33,63 @@ function role(value: unknown, where: string): Role {
  * - `DELETE /templates/:id` → `{ success: true, id }` (404; 500 for a default template; 412).
  * The `role/` and `default/` routes come before `/:id`. Nothing is broadcast (D30).
  */
-export function templateRoutes({ stores, schemas, config }: ApiDeps): Router {
-  const r = Router();
+export function templateRoutes({ stores, schemas, config }: ApiDeps): RouteSpec[] {
   const t = stores.templates;
-  r.get('/templates', async (req, res) => {
-    const q = parse(schemas.projectListQuery, req.query, 'query');
-    await sendList(req, res, q, config.LEGACY_LIST_MAX, (p) => t.list(principal(req), p));
-  });
-  r.get('/templates/role/:role', async (req, res) => {
-    sendEntity(res, 200, await t.getByRole(principal(req), role(req.params.role, 'params.role')));
-  });
-  r.get('/templates/default/:role', (req, res) => {
-    const rl = role(req.params.role, 'params.role');
-    sendJson(res, 200, { role: rl, content: defaultTemplate(rl) });
-  });
-  r.get('/templates/:id', async (req, res) => {
-    sendEntity(res, 200, await t.get(principal(req), req.params.id));
-  });
-  r.post('/templates', async (req, res) => {
-    const input = parse(schemas.templateCreate, body(req), 'body');
-    const rl = role(input.role, 'body.role');
-    sendEntity(res, 201, await t.create(principal(req), { name: input.name, role: rl, content: input.content }));
-  });
-  r.put('/templates/:id', async (req, res) => {
-    const input = parse(schemas.templateUpdate, body(req), 'body');
-    sendEntity(res, 200, await t.update(principal(req), req.params.id, input, ifMatch(req)));
-  });
-  r.post('/templates/:id/reset', async (req, res) => {
-    sendEntity(res, 200, await t.reset(principal(req), req.params.id, ifMatch(req)));
-  });
-  r.delete('/templates/:id', async (req, res) => {
-    await t.delete(principal(req), req.params.id, ifMatch(req));
-    sendJson(res, 200, { success: true, id: req.params.id });
-  });
-  return r;
+  const tag = 'templates';
+  return [
+    {
+      method: 'get', path: '/templates', tag, summary: 'List templates (creation order, paged)', query: schemas.projectListQuery, ok: [200, 'Template[]'],
+      handler: async (req, res) => {
+        const q = parse(schemas.projectListQuery, req.query, 'query');
+        await sendList(req, res, q, config.LEGACY_LIST_MAX, (p) => t.list(principal(req), p));
+      },
+    },
+    {
+      method: 'post', path: '/templates', tag, summary: 'Create a template', body: schemas.templateCreate, ok: [201, 'Template'], errors: [400],
+      handler: async (req, res) => {
+        const input = parse(schemas.templateCreate, body(req), 'body');
+        const rl = role(input.role, 'body.role');
+        sendEntity(res, 201, await t.create(principal(req), { name: input.name, role: rl, content: input.content }));
+      },
+    },
+    {
+      method: 'get', path: '/templates/role/:role', tag, summary: 'First template of a role', ok: [200, 'Template'], errors: [400, 404],
+      handler: async (req, res) => {
+        sendEntity(res, 200, await t.getByRole(principal(req), role(req.params.role, 'params.role')));
+      },
+    },
+    {
+      method: 'get', path: '/templates/default/:role', tag, summary: 'Built-in default content of a role', ok: [200, DefaultTemplateSchema], errors: [400],
+      handler: (req, res) => {
+        const rl = role(req.params.role, 'params.role');
+        sendJson(res, 200, { role: rl, content: defaultTemplate(rl) });
+      },
+    },
+    {
+      method: 'get', path: '/templates/:id', tag, summary: 'Get a template', ok: [200, 'Template'], errors: [404],
+      handler: async (req, res) => {
+        sendEntity(res, 200, await t.get(principal(req), String(req.params.id)));
+      },
+    },
+    {
+      method: 'put', path: '/templates/:id', tag, summary: 'Update name/content', body: schemas.templateUpdate, ok: [200, 'Template'], errors: [400, 404, 412],
+      handler: async (req, res) => {
+        const input = parse(schemas.templateUpdate, body(req), 'body');
+        sendEntity(res, 200, await t.update(principal(req), String(req.params.id), input, ifMatch(req)));
+      },
+    },
+    {
+      method: 'post', path: '/templates/:id/reset', tag, summary: 'Reset content to the built-in default', ok: [200, 'Template'], errors: [404, 412],
+      handler: async (req, res) => {
+        sendEntity(res, 200, await t.reset(principal(req), String(req.params.id), ifMatch(req)));
+      },
+    },
+    {
+      method: 'delete', path: '/templates/:id', tag, summary: 'Delete a custom template', ok: [200, 'Deleted'], errors: [404, 412, 500],
+      handler: async (req, res) => {
+        await t.delete(principal(req), String(req.params.id), ifMatch(req));
+        sendJson(res, 200, { success: true, id: req.params.id });
+      },
+    },
+  ];
 }

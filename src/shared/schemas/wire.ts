@@ -87,8 +87,13 @@ export const SessionSchema = z
     timeline: z.array(TimelineEventSchema),
     metadata: obj.optional(),
     archivedAt: ms.optional().describe('set while the session is archived by retention (additive)'),
+    eventCount: z.number().int().optional().describe('on /api/v1: the length of events (which holds the last 100)'),
+    timelineCount: z.number().int().optional().describe('on /api/v1: the length of timeline (which holds the last 100)'),
     version: z.number().int(),
   });
+
+/** A session as `GET /api/v1/sessions` lists it (a session head): no `events`/`timeline`, their counts instead. */
+export const SessionHeadSchema = SessionSchema.omit({ events: true, timeline: true });
 
 export const QueueItemSchema = z
   .object({
@@ -145,5 +150,11 @@ export const ErrorSchema = z
     message: z.string(),
     details: z.unknown().optional(),
   });
+
+/** `POST /tasks/:id/timeline`: the entry appended to a session's timeline about the task. */
+export const TaskTimelineAddedSchema = z.object({ success: z.literal(true), taskId: z.string(), sessionId: z.string(), message: z.string(), type: z.string() });
+
+/** `GET /templates/default/:role`: the built-in content of a role. */
+export const DefaultTemplateSchema = z.object({ role: z.enum(ROLES), content: z.string() });
 
 export const DeletedSchema = z.object({ success: z.literal(true), id: z.string() });
