@@ -10,7 +10,7 @@ import { authenticate } from './middleware/authenticate.js';
 import { requestBasics } from './middleware/request-basics.js';
 import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
 import { apiReference, type ApiReference } from './openapi.js';
-import { mountRoutes } from './route-table.js';
+import { mountRoutes, type RouteSpec } from './route-table.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
 import { LoopbackHop } from './mcp-loopback.js';
 import { docsAssets } from './docs-ui.js';
@@ -25,6 +25,13 @@ function routeTable(deps: ApiDeps, guard: RouteWiring['guard'], hop: RouteWiring
   let reference: ApiReference | undefined;
   const table = apiRouteTable(deps, { guard, hop, reference: () => (reference ??= apiReference(allRoutes(table), deps.config.SERVER_URL)) });
   return table;
+}
+
+/** The literal paths of the `open` specs (authenticate.ts lets them through without a credential). */
+function openPaths(specs: readonly RouteSpec[]): Set<string> {
+  const open = specs.filter((spec) => spec.open);
+  for (const spec of open) if (/[:*]/.test(spec.path)) throw new Error(`An open route needs a literal path: ${spec.path}`);
+  return new Set(open.map((spec) => spec.path));
 }
 
 /**
@@ -67,7 +74,7 @@ export function createApp(deps: ApiDeps): Express {
       jsonBody(deps.config.BODY_LIMIT_BYTES, deps.config.MAX_JSON_DEPTH),
       limits.perIp,
       limits.auth && onlyFor('POST', ['/auth/login', '/auth/register'], limits.auth),
-      authenticate(deps.auth),
+      authenticate(deps.auth, openPaths(table.api.flat())),
       limits.perPrincipal,
       limits.spawn && onlyFor('POST', ['/sessions/spawn'], limits.spawn),
       idempotency(deps.redis, deps.stores.ctx.keys, {

@@ -128,14 +128,13 @@ function createAuthenticatorWithoutCache(identity: IdentityStore, ring: () => Pr
   };
 }
 
-/** Paths under /api that need no credential (registration, login, token refresh; the OpenAPI document, issue 16). */
-const PUBLIC = new Set(['/auth/register', '/auth/login', '/auth/refresh', '/openapi.json']);
-
 /**
- * Sets `req.principal` from the request's credential; a missing credential on a non-public route or a
- * bad one anywhere → 401 UNAUTHORIZED (contract 00 "Identity and access").
+ * Sets `req.principal` from the request's credential; a missing credential on a path not in
+ * `openPaths` or a bad one anywhere → 401 UNAUTHORIZED (contract 00 "Identity and access").
+ * `openPaths` (relative to `/api`, literal) are the route table's `open` routes (app.ts): register,
+ * login, refresh, the OpenAPI document — the same set the document marks `security: []`.
  */
-export function authenticate(auth: Authenticator): RequestHandler {
+export function authenticate(auth: Authenticator, openPaths: ReadonlySet<string>): RequestHandler {
   const constant = auth.constant;
   if (constant) {
     return (req, _res, next) => {
@@ -150,14 +149,14 @@ export function authenticate(auth: Authenticator): RequestHandler {
       req.principal = hit;
       return next();
     }
-    return resolveThenNext(auth, req, next);
+    return resolveThenNext(auth, openPaths, req, next);
   };
 }
 
 /** The part of `authenticate` that reads the credential (a rejection reaches Express's error handler). */
-async function resolveThenNext(auth: Authenticator, req: Request, next: NextFunction): Promise<void> {
+async function resolveThenNext(auth: Authenticator, openPaths: ReadonlySet<string>, req: Request, next: NextFunction): Promise<void> {
   const p = await auth.fromHeaders(req.headers);
   if (p) req.principal = p;
-  else if (!PUBLIC.has(req.path)) throw new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or X-API-Key');
+  else if (!openPaths.has(req.path)) throw new UnauthorizedError('Authentication required: send Authorization: Bearer <token> or X-API-Key');
   next();
 }
