@@ -23,8 +23,10 @@ const one = (objs: K8sObject[], kind: string, name: string) => {
   return found[0]!;
 };
 const configData = (objs: K8sObject[]) => one(objs, 'ConfigMap', 'm-maestro').data as Record<string, string>;
+/** REDIS_URL as the chart's Secret holds it (never in the ConfigMap: an external URL may carry a password). */
+const redisUrl = (objs: K8sObject[]) => one(objs, 'Secret', 'm-maestro-redis-url').stringData.url as string;
 const container = (objs: K8sObject[], component: 'api' | 'worker') => one(objs, 'Deployment', `m-maestro-${component}`).spec.template.spec.containers[0];
-const isRedis = (o: K8sObject) => o.metadata.name.startsWith('m-maestro-redis') || o.metadata.labels?.['app.kubernetes.io/component'] === 'redis';
+const isRedis = (o: K8sObject) => o.metadata.name === 'm-maestro-redis' || o.metadata.labels?.['app.kubernetes.io/component'] === 'redis'; // not the URL Secret
 
 const monitoring = { serviceMonitor: { enabled: true }, podMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafana: { dashboard: { enabled: true } } };
 const backups = { backup: { cron: '0 3 * * *', keep: 7, existingClaim: 'maestro-backups' } };
@@ -42,7 +44,7 @@ const MATRIX: Record<string, object> = {
   'Gateway API HTTPRoute': route,
   'NetworkPolicy off': { networkPolicy: { enabled: false } },
   backups,
-  'existing Secrets': { secrets: { existingSecret: 'my-jwt' }, admin: { existingSecret: 'my-admin', emailKey: 'user', passwordKey: 'pass' } },
+  'existing Secrets': { secrets: { existingSecret: 'my-jwt' }, admin: { existingSecret: 'my-admin', emailKey: 'user', passwordKey: 'pass' }, redis: { existingSecret: 'my-redis' } },
   'everything on': { ...monitoring, ...backups, ...ingressTls, ...route },
   'large numbers': { config: { maxConnections: 1000000, eventStreamMaxlen: 10000000, legacyListMax: 10000000, claimLeaseMaxMs: 2592000000 } },
 };
@@ -86,7 +88,10 @@ describe.skipIf(!helm)('deploy/helm/maestro rendered by helm', () => {
     expect(conf).toMatch(/^appendfsync everysec$/m);
     expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
     expect(one(objs, 'Service', 'm-maestro-redis').spec.ports).toEqual([{ name: 'redis', port: 6379, targetPort: 'redis' }]);
-    expect(configData(objs).REDIS_URL).toBe('redis://m-maestro-redis:6379');
+    expect(redisUrl(objs)).toBe('redis://m-maestro-redis:6379');
+    expect(configData(objs).REDIS_URL).toBeUndefined();
+    const env = container(objs, 'worker').env as { name: string; valueFrom?: { secretKeyRef?: object } }[];
+    expect(env.find((e) => e.name === 'REDIS_URL')!.valueFrom!.secretKeyRef).toEqual({ name: 'm-maestro-redis-url', key: 'url' });
     expect(find(objs, 'HorizontalPodAutoscaler')).toHaveLength(1);
     expect(one(objs, 'Deployment', 'm-maestro-api').spec.replicas).toBeUndefined(); // the HPA owns it
     const redisPolicy = one(objs, 'NetworkPolicy', 'm-maestro-redis');
@@ -97,12 +102,18 @@ describe.skipIf(!helm)('deploy/helm/maestro rendered by helm', () => {
     for (const kind of ['Ingress', 'HTTPRoute', 'ServiceMonitor', 'PodMonitor', 'PrometheusRule']) expect(find(objs, kind), kind).toEqual([]);
   });
 
-  it('external Redis: no Redis object, REDIS_URL is the URL; redis.enabled=false without a URL fails with a message', () => {
+  it('external Redis: no Redis object, REDIS_URL is the URL (in a Secret, its password in no ConfigMap); redis.enabled=false without a URL fails with a message', () => {
     for (const row of ['external Redis', 'external Redis (sentinel)']) {
       const objs = render(MATRIX[row]);
       expect(objs.filter(isRedis).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
-      expect(configData(objs).REDIS_URL).toBe((MATRIX[row] as { redis: { externalUrl: string } }).redis.externalUrl);
+      expect(redisUrl(objs)).toBe((MATRIX[row] as { redis: { externalUrl: string } }).redis.externalUrl);
+      for (const cm of find(objs, 'ConfigMap')) expect(JSON.stringify(cm)).not.toContain('redis.example.org');
     }
+    // or the operator's own Secret with the whole URL: no Redis, no URL Secret of the chart
+    const own = render({ redis: { existingSecret: 'my-redis', existingSecretKey: 'REDIS_URL' } });
+    expect(own.filter(isRedis).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    const env = container(own, 'api').env as { name: string; valueFrom?: { secretKeyRef?: object } }[];
+    expect(env.find((e) => e.name === 'REDIS_URL')!.valueFrom!.secretKeyRef).toEqual({ name: 'my-redis', key: 'REDIS_URL' });
     const bad = helmTemplate(helm!, { redis: { enabled: false, externalUrl: '' } });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('redis.enabled=false needs redis.externalUrl');
@@ -182,6 +193,7 @@ describe.skipIf(!helm)('deploy/helm/maestro rendered by helm', () => {
     expect(find(objs, 'Secret')).toEqual([]);
     const env = container(objs, 'api').env as { name: string; valueFrom?: { secretKeyRef?: object } }[];
     expect(env.find((e) => e.name === 'MAESTRO_JWT_KEYS')!.valueFrom!.secretKeyRef).toMatchObject({ name: 'my-jwt', key: 'jwtKeys' });
+    expect(env.find((e) => e.name === 'REDIS_URL')!.valueFrom!.secretKeyRef).toEqual({ name: 'my-redis', key: 'url' });
     expect(env.find((e) => e.name === 'MAESTRO_ADMIN_EMAIL')!.valueFrom!.secretKeyRef).toEqual({ name: 'my-admin', key: 'user' });
     expect(env.find((e) => e.name === 'MAESTRO_ADMIN_PASSWORD')!.valueFrom!.secretKeyRef).toEqual({ name: 'my-admin', key: 'pass' });
   });
