@@ -131,7 +131,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     try {
       await stores.templates.seedDefaults();
       if (config.MAESTRO_AUTH === 'required') {
-        await bootstrapAdmin(identity, redis, config.MAESTRO_REDIS_PREFIX, config.MAESTRO_CREDENTIALS_FILE, config.SERVER_URL, logger);
+        const given = config.MAESTRO_ADMIN_EMAIL && config.MAESTRO_ADMIN_PASSWORD ? { email: config.MAESTRO_ADMIN_EMAIL, password: config.MAESTRO_ADMIN_PASSWORD } : undefined;
+        await bootstrapAdmin(identity, redis, config.MAESTRO_REDIS_PREFIX, config.MAESTRO_CREDENTIALS_FILE, config.SERVER_URL, logger, given);
       }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'template seeding deferred until Redis answers');

@@ -84,6 +84,39 @@ const jwtKeys = z
     return v.trim();
   });
 
+/** Shortest password of the first admin given by MAESTRO_ADMIN_PASSWORD: the rule of `POST /auth/register` (src/api/routes/auth.ts). */
+export const ADMIN_PASSWORD_MIN_LENGTH = 8;
+
+/** MAESTRO_ADMIN_EMAIL: unset/empty → undefined, else an email address (lower-cased, as registration stores it). */
+const adminEmail = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const t = v?.trim().toLowerCase();
+    if (t === undefined || t === '') return undefined;
+    if (!z.email().safeParse(t).success || t.length > 254) {
+      ctx.addIssue({ code: 'custom', message: `must be an email address, got '${t}'` });
+      return z.NEVER;
+    }
+    return t;
+  });
+
+/**
+ * MAESTRO_ADMIN_PASSWORD: unset/empty → undefined, else at least ADMIN_PASSWORD_MIN_LENGTH and at most
+ * 1024 characters. The message gives the length, never the value.
+ */
+const adminPassword = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    if (v.length < ADMIN_PASSWORD_MIN_LENGTH || v.length > 1024) {
+      ctx.addIssue({ code: 'custom', message: `must be ${ADMIN_PASSWORD_MIN_LENGTH} to 1024 characters, got ${v.length}; the value is not shown` });
+      return z.NEVER;
+    }
+    return v;
+  });
+
 /** Names Express's `trust proxy` knows besides addresses and subnets. */
 const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
@@ -313,6 +346,13 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   MAESTRO_CREDENTIALS_FILE: path('~/.maestro/credentials'),
   /**
+   * The first admin (issue 16; the Helm chart passes them from a Secret): when Redis has no user yet,
+   * the API creates this admin with this password instead of `admin@localhost` with a random one. Both
+   * or neither; the password is ADMIN_PASSWORD_MIN_LENGTH..1024 characters. Read on a first start only.
+   */
+  MAESTRO_ADMIN_EMAIL: adminEmail,
+  MAESTRO_ADMIN_PASSWORD: adminPassword,
+  /**
    * How long an API replica keeps a resolved credential's principal (ms; src/api/middleware/
    * principal-cache.ts): an API key by the SHA-256 of the key, a user's roles by user id; a verified
    * access token's payload until its `exp`. Entries are dropped at once on `<prefix>auth` (revoked key,
@@ -387,7 +427,14 @@ export type Config = z.output<typeof envSchema> & { SERVER_URL: string; NODE_ID:
  * every bad variable; callers at start-up print it and exit 1 (contract 06).
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+  const parsed = envSchema
+    .superRefine((c, ctx) => {
+      if ((c.MAESTRO_ADMIN_EMAIL === undefined) !== (c.MAESTRO_ADMIN_PASSWORD === undefined)) {
+        const missing = c.MAESTRO_ADMIN_EMAIL === undefined ? 'MAESTRO_ADMIN_EMAIL' : 'MAESTRO_ADMIN_PASSWORD';
+        ctx.addIssue({ code: 'custom', path: [missing], message: 'must be set with MAESTRO_ADMIN_EMAIL and MAESTRO_ADMIN_PASSWORD both or neither' });
+      }
+    })
+    .safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);

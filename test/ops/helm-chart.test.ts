@@ -5,9 +5,10 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.js';
+import { findHelm, NO_HELM_MESSAGE } from '../helpers/helm.js';
 
 const chart = resolve(import.meta.dirname, '../../deploy/helm/maestro');
-const hasHelm = !spawnSync('helm', ['version'], { stdio: 'ignore' }).error;
+const helm = findHelm();
 
 describe('deploy/helm/maestro', () => {
   const schema = JSON.parse(readFileSync(resolve(chart, 'values.schema.json'), 'utf8'));
@@ -62,12 +63,12 @@ describe('deploy/helm/maestro', () => {
     expect(Number(a('proxy-next-upstream-timeout'))).toBeGreaterThan(Number(a('proxy-connect-timeout')) + read);
   });
 
-  it.runIf(hasHelm)('helm lint and helm template succeed', () => {
-    const lint = spawnSync('helm', ['lint', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
+  it.runIf(!!helm)('helm lint and helm template succeed', () => {
+    const lint = spawnSync(helm!, ['lint', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
     expect(lint.status, lint.stdout + lint.stderr).toBe(0);
-    const tpl = spawnSync('helm', ['template', 'm', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
+    const tpl = spawnSync(helm!, ['template', 'm', chart, '--set', 'redis.enabled=false', '--set', 'redis.externalUrl=redis://r:6379'], { encoding: 'utf8' });
     expect(tpl.status, tpl.stderr).toBe(0);
   });
 });
 
-if (!hasHelm) console.warn('helm is not on PATH: helm lint/template skipped (values are still checked against values.schema.json)');
+if (!helm) console.warn(`${NO_HELM_MESSAGE} (values are still checked against values.schema.json)`);

@@ -113,6 +113,24 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the first admin (MAESTRO_ADMIN_EMAIL / MAESTRO_ADMIN_PASSWORD; issue 16): both or neither, 8+ characters, the password never in the message', () => {
+    expect(loadConfig({}).MAESTRO_ADMIN_EMAIL).toBeUndefined();
+    const c = loadConfig({ MAESTRO_ADMIN_EMAIL: ' Ops@Example.COM ', MAESTRO_ADMIN_PASSWORD: '12345678' });
+    expect([c.MAESTRO_ADMIN_EMAIL, c.MAESTRO_ADMIN_PASSWORD]).toEqual(['ops@example.com', '12345678']);
+    const message = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    expect(message({ MAESTRO_ADMIN_EMAIL: 'a@b.co', MAESTRO_ADMIN_PASSWORD: 'seven77' })).toBe('Invalid configuration: MAESTRO_ADMIN_PASSWORD must be 8 to 1024 characters, got 7; the value is not shown');
+    expect(message({ MAESTRO_ADMIN_EMAIL: 'a@b.co' })).toBe('Invalid configuration: MAESTRO_ADMIN_PASSWORD must be set with MAESTRO_ADMIN_EMAIL and MAESTRO_ADMIN_PASSWORD both or neither');
+    expect(message({ MAESTRO_ADMIN_EMAIL: 'nope', MAESTRO_ADMIN_PASSWORD: '12345678' })).toBe("Invalid configuration: MAESTRO_ADMIN_EMAIL must be an email address, got 'nope'");
+  });
+
   it('accepts the rediss, Sentinel and Cluster URL forms', () => {
     for (const url of ['rediss://h:6380', 'redis-sentinel://:pw@h1:26379,h2:26379/mymaster', 'redis-cluster://h1:6379,h2:6379']) {
       expect(loadConfig({ REDIS_URL: url }).REDIS_URL).toBe(url);
