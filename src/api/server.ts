@@ -99,7 +99,15 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
   const metrics = new Metrics('api');
   onEventsPublished((type) => metrics.eventsPublished.inc({ type }));
   metrics.redisProbe = () => (redis.status === 'ready' ? 1 : 0);
-  metrics.queueProbe = () => spawn.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  // A spawn job has a priority (its rank among its user's spawns in flight), so BullMQ keeps it
+  // `prioritized`, not `waiting`, until a worker takes it: both are the backlog.
+  metrics.queueProbe = () => spawn.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+  // The next job to start: the head of each list (one entry each, two reads), the oldest of the two.
+  metrics.queueHeadProbe = async () => {
+    const heads = await spawn.queue.getJobs(['prioritized', 'wait'], 0, 0, true);
+    const times = heads.map((j) => j.timestamp).filter((t) => Number.isFinite(t));
+    return times.length ? Math.min(...times) : undefined;
+  };
   // The queue dashboard (/admin/queues) lists the spawn queue and the workers' maintenance queue; the
   // latter is only read and acted on from here (a connection of its own, commands queued while connecting).
   const maintenanceRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-maintenance-queue', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });

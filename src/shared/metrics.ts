@@ -16,6 +16,8 @@ export class Metrics {
   readonly spawnJobs: Counter<'result'>;
   readonly spawnDuration: Histogram<'result'>;
   readonly queueJobs: Gauge<'state'>;
+  /** API: age (s) of the spawn queue's next job to start, 0 when none waits (backlog age; issue 16). */
+  readonly queueOldestWaiting: Gauge;
   readonly redisUp: Gauge;
   readonly redisErrors: Counter;
   /** Worker: scheduled maintenance jobs by job (backup | retention) and result (completed | failed). */
@@ -30,6 +32,8 @@ export class Metrics {
   redisProbe?: () => number;
   /** Set by a process that sees the spawn queue: job counts by state (read at scrape time). */
   queueProbe?: () => Promise<Record<string, number>>;
+  /** When set, reads the creation time (epoch ms) of the spawn queue's next job to start, or undefined when none waits. */
+  queueHeadProbe?: () => Promise<number | undefined>;
 
   constructor(component: 'api' | 'worker') {
     this.registry.setDefaultLabels({ component });
@@ -67,6 +71,19 @@ export class Metrics {
           for (const [state, n] of Object.entries(counts)) this.queueJobs.set({ state }, n);
         } catch {
           /* Redis away: keep the last values */
+        }
+      },
+    });
+    this.queueOldestWaiting = new Gauge({
+      name: 'maestro_queue_oldest_waiting_seconds',
+      help: "Age in seconds of the spawn queue's next job to start (the head of its waiting and prioritized jobs); 0 when none waits",
+      registers: r,
+      collect: async () => {
+        try {
+          const createdAt = await this.queueHeadProbe?.();
+          this.queueOldestWaiting.set(createdAt === undefined ? 0 : Math.max(0, (Date.now() - createdAt) / 1000));
+        } catch {
+          /* Redis away: keep the last value */
         }
       },
     });

@@ -128,6 +128,7 @@ describe('the chart\'s dashboard and alerts read what the API and worker export 
       'maestro_ws_clients_dropped_slow_total',
       'maestro_spawn_jobs_total',
       'maestro_queue_jobs',
+      'maestro_queue_oldest_waiting_seconds', // backlog age (MaestroQueueBacklog)
       'maestro_redis_up',
       'maestro_redis_command_errors_total',
       'maestro_backup_last_success_timestamp_seconds',
