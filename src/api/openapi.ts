@@ -9,7 +9,7 @@ export type JsonSchema = Record<string, unknown>;
 export type OpenApiDocument = {
   openapi: '3.1.0';
   info: { title: string; version: string; description: string };
-  servers: { url: string }[];
+  servers: { url: string; description?: string }[];
   /** The top-level requirement: a bearer token or an API key; open operations say `security: []`. */
   security: Record<string, string[]>[];
   /** Full path (`/api/v1/tasks/{id}`, `/health`) → method → operation. */

@@ -22,7 +22,8 @@ let browser: Browser;
 beforeAll(async () => {
   if (!hasChromium) return;
   redis = await startRedis();
-  w = await startAuthWorld(redis.url);
+  // the public address is another host: "Try it out" must still call the replica the page came from
+  w = await startAuthWorld(redis.url, { SERVER_URL: 'https://maestro.example.com' });
   browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }, 60_000);
 afterAll(async () => {
@@ -58,6 +59,19 @@ describe.skipIf(!hasChromium)('in Chromium (issue 16)', () => {
       await page.locator('button.authorize').click();
       const dialog = page.locator('.auth-container');
       await expect.poll(() => dialog.allTextContents().then((t) => t.join(' ')), { timeout: 10_000 }).toMatch(/bearer[\s\S]*apiKey|apiKey[\s\S]*bearer/);
+      // a client can use it: authorize with an API key, then "Try it out" on GET /api/v1/auth/me (this origin)
+      const apiKeyForm = dialog.filter({ hasText: 'X-API-Key' });
+      await apiKeyForm.locator('input').fill(w.adminKey);
+      await apiKeyForm.locator('button.authorize').click();
+      await page.locator('.modal-ux button.close-modal').click();
+      const me = page.locator('.opblock', { has: page.locator('.opblock-summary-path[data-path="/api/v1/auth/me"]') }).first();
+      await me.locator('.opblock-summary').click();
+      await me.getByRole('button', { name: 'Try it out' }).click();
+      const answered = page.waitForResponse((r) => r.url() === `${w.h.base}/api/v1/auth/me`);
+      await me.getByRole('button', { name: 'Execute' }).click();
+      const res = await answered;
+      expect([res.status(), ((await res.json()) as { admin: boolean }).admin]).toEqual([200, true]);
+      await expect.poll(() => me.locator('.live-responses-table tbody .response-col_status').first().textContent(), { timeout: 10_000 }).toContain('200');
       expect(foreign).toEqual([]);
       expect(errors).toEqual([]);
     } finally {

@@ -45,8 +45,10 @@ describe('API docs (issue 16)', () => {
     for (const asset of ['swagger-ui-bundle.js', 'swagger-ui.css']) expect([asset, (await fetch(`${w.h.base}/docs/${asset}`)).status]).toEqual([asset, 200]);
     const init = await (await fetch(`${w.h.base}/docs/swagger-ui-init.js`)).text();
     expect(init).toContain('"url": "./openapi.json"');
-    const served = await (await fetch(`${w.h.base}/docs/openapi.json`)).json();
-    expect(served).toEqual(doc.body);
+    // the page's copy: the same document, its own origin first among the servers ("Try it out")
+    const served = (await (await fetch(`${w.h.base}/docs/openapi.json`)).json()) as { servers: { url: string }[] };
+    expect(served).toEqual({ ...doc.body, servers: [{ url: '/', description: expect.any(String) }, ...doc.body.servers] });
+    expect(doc.body.servers).toEqual([{ url: w.h.config.SERVER_URL }]);
   });
 
   it('the operations port (METRICS_PORT) serves the same page and document', async () => {

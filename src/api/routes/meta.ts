@@ -6,7 +6,7 @@ import type { RouteSpec } from '../route-table.js';
 export const OpenApiDocumentSchema = z.object({
   openapi: z.literal('3.1.0'),
   info: z.object({ title: z.string(), version: z.string(), description: z.string() }),
-  servers: z.array(z.object({ url: z.string() })),
+  servers: z.array(z.object({ url: z.string(), description: z.string().optional() })),
   security: z.array(z.record(z.string(), z.array(z.string()))),
   paths: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))).describe('path → method → OpenAPI operation'),
   components: z.object({
