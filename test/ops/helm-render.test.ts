@@ -43,6 +43,7 @@ const MATRIX: Record<string, object> = {
   'Ingress with TLS': ingressTls,
   'Gateway API HTTPRoute': route,
   'NetworkPolicy off': { networkPolicy: { enabled: false } },
+  'NetworkPolicy, metrics from monitoring only': { networkPolicy: { metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] } },
   backups,
   'existing Secrets': { secrets: { existingSecret: 'my-jwt' }, admin: { existingSecret: 'my-admin', emailKey: 'user', passwordKey: 'pass' }, redis: { existingSecret: 'my-redis' } },
   'everything on': { ...monitoring, ...backups, ...ingressTls, ...route },
@@ -166,6 +167,12 @@ describe.skipIf(!helm)('deploy/helm/maestro rendered by helm', () => {
     const bad = helmTemplate(helm!, { httpRoute: { enabled: true, parentRefs: [] } });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('httpRoute.parentRefs');
+  });
+
+  it('NetworkPolicy: the API port from the cluster, METRICS_PORT from any pod by default or only from networkPolicy.metricsFrom', () => {
+    expect(one(render({}), 'NetworkPolicy', 'm-maestro').spec.ingress).toEqual([{ ports: [{ port: 3000 }] }, { ports: [{ port: 9464 }] }]);
+    const peers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    expect(one(render(MATRIX['NetworkPolicy, metrics from monitoring only']!), 'NetworkPolicy', 'm-maestro').spec.ingress).toEqual([{ ports: [{ port: 3000 }] }, { ports: [{ port: 9464 }], from: peers }]);
   });
 
   it('NetworkPolicy off: none rendered', () => {
