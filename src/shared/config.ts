@@ -378,6 +378,8 @@ const envSchema = z.object({
    * password), so that the page's polling does not run scrypt (~50–100 ms) per request. 0 = verify every request.
    */
   ADMIN_LOGIN_CACHE_MS: int(60_000, 0, 3_600_000),
+  /** Most verified email + password pairs the queue dashboard remembers per replica; the oldest goes first. */
+  ADMIN_LOGIN_CACHE_MAX_ENTRIES: int(1_000, 1, 1_000_000),
   RATE_LIMIT_SPAWN_PER_MINUTE: int(120, 0, 1_000_000),
   /** `/api` lists without `?limit=` answer the whole list up to this many items, then a `Link` (contract 00 "Lists"). */
   LEGACY_LIST_MAX: int(100_000, 1, 10_000_000),

@@ -27,7 +27,7 @@ class VerifiedLogins {
   private readonly entries = new Map<string, { userId: string; until: number }>();
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 1000,
+    private readonly maxEntries: number,
   ) {}
 
   /** The user id of a pair verified less than ttlMs ago, else undefined. */
@@ -69,16 +69,20 @@ const runMiddleware = (mw: RequestHandler, req: Request, res: Parameters<Request
  * proxies) it takes HTTP Basic auth, which the browser prompts for and then sends with every request
  * of the page: the password is an API key (any user name), or the user name is an email (it holds
  * `@`) and the password that account's. A verified email + password is remembered for
- * ADMIN_LOGIN_CACHE_MS (only a hash of the header is kept); an unverified one first passes
+ * ADMIN_LOGIN_CACHE_MS, at most ADMIN_LOGIN_CACHE_MAX_ENTRIES pairs (only a hash of the header is kept); an unverified one first passes
  * `loginLimiter` (RATE_LIMIT_AUTH_PER_MINUTE per IP, as `POST /auth/login`). The principal must be
  * allowed `action` by the access policy.
  * With MAESTRO_AUTH=disabled every request passes (the local admin, as on /api).
  * Errors: 401 UNAUTHORIZED with `WWW-Authenticate: Basic realm=…` without a valid credential, 403
  * FORBIDDEN with one the policy refuses (its message), 429 from the limiter.
  */
-export function adminPageAccess(config: Pick<Config, 'MAESTRO_AUTH' | 'ADMIN_LOGIN_CACHE_MS'>, auth: Authenticator, o: AdminPageAccessOptions): RequestHandler {
+export function adminPageAccess(
+  config: Pick<Config, 'MAESTRO_AUTH' | 'ADMIN_LOGIN_CACHE_MS' | 'ADMIN_LOGIN_CACHE_MAX_ENTRIES'>,
+  auth: Authenticator,
+  o: AdminPageAccessOptions,
+): RequestHandler {
   if (config.MAESTRO_AUTH === 'disabled') return (_req, _res, next) => next();
-  const logins = new VerifiedLogins(config.ADMIN_LOGIN_CACHE_MS);
+  const logins = new VerifiedLogins(config.ADMIN_LOGIN_CACHE_MS, config.ADMIN_LOGIN_CACHE_MAX_ENTRIES);
   const challenge = `Basic realm="${o.realm}", charset="UTF-8"`;
   const principalOf = async (req: Request, res: Parameters<RequestHandler>[1]): Promise<Principal | undefined> => {
     const basic = basicCredentials(req);
