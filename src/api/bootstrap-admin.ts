@@ -8,7 +8,7 @@ import type { RedisClient } from '../shared/redis-connection.js';
 /** The first admin's credentials given by the operator (MAESTRO_ADMIN_EMAIL / MAESTRO_ADMIN_PASSWORD). */
 export interface GivenAdmin {
   email: string;
-  /** ADMIN_PASSWORD_MIN_LENGTH..1024 characters (checked by loadConfig). */
+  /** PASSWORD_MIN_LENGTH..PASSWORD_MAX_LENGTH characters (shared/auth/passwords.ts; checked by loadConfig). */
   password: string;
 }
 

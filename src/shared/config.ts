@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js';
 import { parseJwtKeys } from './auth/jwt-keys.js';
 import { ConfigError } from './errors.js';
 
@@ -66,56 +67,58 @@ const cron = <D extends string | undefined>(dflt: D) =>
     });
 
 /**
- * MAESTRO_JWT_KEYS: unset or empty → undefined (one key generated and kept in Redis), else
+ * An optional variable checked by `check`: unset or empty → undefined, else what `check` returns (its
+ * value for the config). An error `check` throws becomes the variable's issue, with its message (which
+ * must not show a secret value); `check` may return undefined for a blank value.
+ */
+const optionalChecked = <T>(check: (v: string) => T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): T | undefined => {
+      if (v === undefined || v === '') return undefined;
+      try {
+        return check(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/**
+ * MAESTRO_JWT_KEYS: unset or blank → undefined (one key generated and kept in Redis), else
  * `kid:secret[,…]` by the rule of src/shared/auth/jwt-keys.ts (secrets ≥ 32 characters; issue 16). The
  * message names the entry and the rule, never the value: the value is a secret.
  */
-const jwtKeys = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v.trim() === '') return undefined;
-    try {
-      parseJwtKeys(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; the value is not shown` });
-      return z.NEVER;
-    }
-    return v.trim();
-  });
+const jwtKeys = optionalChecked((v) => {
+  if (v.trim() === '') return undefined;
+  try {
+    parseJwtKeys(v);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the value is not shown`);
+  }
+  return v.trim();
+});
 
-/** Shortest password of the first admin given by MAESTRO_ADMIN_PASSWORD: the rule of `POST /auth/register` (src/api/routes/auth.ts). */
-export const ADMIN_PASSWORD_MIN_LENGTH = 8;
-
-/** MAESTRO_ADMIN_EMAIL: unset/empty → undefined, else an email address (lower-cased, as registration stores it). */
-const adminEmail = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    const t = v?.trim().toLowerCase();
-    if (t === undefined || t === '') return undefined;
-    if (!z.email().safeParse(t).success || t.length > 254) {
-      ctx.addIssue({ code: 'custom', message: `must be an email address, got '${t}'` });
-      return z.NEVER;
-    }
-    return t;
-  });
+/** MAESTRO_ADMIN_EMAIL: unset/blank → undefined, else an email address (lower-cased, as registration stores it). */
+const adminEmail = optionalChecked((v) => {
+  const t = v.trim().toLowerCase();
+  if (t === '') return undefined;
+  if (!z.email().safeParse(t).success || t.length > 254) throw new Error(`must be an email address, got '${t}'`);
+  return t;
+});
 
 /**
- * MAESTRO_ADMIN_PASSWORD: unset/empty → undefined, else at least ADMIN_PASSWORD_MIN_LENGTH and at most
- * 1024 characters. The message gives the length, never the value.
+ * MAESTRO_ADMIN_PASSWORD: unset/empty → undefined, else PASSWORD_MIN_LENGTH..PASSWORD_MAX_LENGTH
+ * characters, the rule of registration (src/shared/auth/passwords.ts). The message gives the length,
+ * never the value.
  */
-const adminPassword = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v === '') return undefined;
-    if (v.length < ADMIN_PASSWORD_MIN_LENGTH || v.length > 1024) {
-      ctx.addIssue({ code: 'custom', message: `must be ${ADMIN_PASSWORD_MIN_LENGTH} to 1024 characters, got ${v.length}; the value is not shown` });
-      return z.NEVER;
-    }
-    return v;
-  });
+const adminPassword = optionalChecked((v) => {
+  if (v.length < PASSWORD_MIN_LENGTH || v.length > PASSWORD_MAX_LENGTH) {
+    throw new Error(`must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, got ${v.length}; the value is not shown`);
+  }
+  return v;
+});
 
 /** Names Express's `trust proxy` knows besides addresses and subnets. */
 const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
@@ -348,7 +351,7 @@ const envSchema = z.object({
   /**
    * The first admin (issue 16; the Helm chart passes them from a Secret): when Redis has no user yet,
    * the API creates this admin with this password instead of `admin@localhost` with a random one. Both
-   * or neither; the password is ADMIN_PASSWORD_MIN_LENGTH..1024 characters. Read on a first start only.
+   * or neither; the password is PASSWORD_MIN_LENGTH..PASSWORD_MAX_LENGTH characters. Read on a first start only.
    */
   MAESTRO_ADMIN_EMAIL: adminEmail,
   MAESTRO_ADMIN_PASSWORD: adminPassword,

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { IdentityStore } from '../../shared/auth/identity-store.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../shared/auth/passwords.js';
 import { signAccessToken, type KeyRing } from '../../shared/auth/tokens.js';
 import { ForbiddenError, NotFoundError, UnauthorizedError } from '../../shared/errors.js';
 import { allows, authorize, canRead, visibleRoles } from '../../shared/access/policy.js';
@@ -11,11 +12,11 @@ import type { RouteSpec } from '../route-table.js';
 import { MeSchema, MemberRemovedSchema, SuccessSchema, WsTicketSchema } from '../../shared/schemas/auth-wire.js';
 
 const email = z.string({ error: 'email is required' }).trim().toLowerCase().email({ error: 'email must be a valid address' }).max(254);
-const password = z.string({ error: 'password is required' }).min(8, { error: 'password must be at least 8 characters' }).max(1024);
+const password = z.string({ error: 'password is required' }).min(PASSWORD_MIN_LENGTH, { error: `password must be at least ${PASSWORD_MIN_LENGTH} characters` }).max(PASSWORD_MAX_LENGTH);
 /** Request schemas of the auth, API-key and member routes (also used by the OpenAPI document). */
 export const authSchemas = {
   register: z.object({ email, password, name: z.string().max(200).optional() }),
-  login: z.object({ email: z.string({ error: 'email is required' }).max(254), password: z.string({ error: 'password is required' }).max(1024) }),
+  login: z.object({ email: z.string({ error: 'email is required' }).max(254), password: z.string({ error: 'password is required' }).max(PASSWORD_MAX_LENGTH) }),
   refresh: z.object({ refreshToken: z.string({ error: 'refreshToken is required' }).max(512) }),
   apiKey: z.object({
     name: z.string().max(200).optional(),

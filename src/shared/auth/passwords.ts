@@ -5,6 +5,14 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
  * 16-byte random salt — 32 MiB and ~50–100 ms per hash on this machine's cores. Stored as
  * `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>` so parameters can be raised later.
  */
+/**
+ * Length of an account's password, in characters: registration (`POST /auth/register`) and the first
+ * admin's MAESTRO_ADMIN_PASSWORD follow the same rule (contract 00 "Identity and access").
+ */
+export const PASSWORD_MIN_LENGTH = 8;
+/** See PASSWORD_MIN_LENGTH (the upper bound keeps scrypt's input small). */
+export const PASSWORD_MAX_LENGTH = 1024;
+
 const N = 2 ** 15;
 const R = 8;
 const P = 1;
