@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { ApiDeps } from './api-deps.js';
 import type { LoopbackHop } from './mcp-loopback.js';
-import type { ApiReference } from './openapi.js';
+import type { OpenApiDocument } from './openapi.js';
 import type { RouteSpec } from './route-table.js';
 import { authRoutes } from './routes/auth.js';
 import { docsRoutes } from './routes/docs.js';
@@ -23,8 +23,8 @@ export interface RouteWiring {
   guard: RequestHandler;
   /** How the MCP transport's tools call this replica's API (mcp-loopback.ts). */
   hop: Pick<LoopbackHop, 'callerFor'>;
-  /** The API's reference (`/api/v1/openapi.json`, `/docs`), read on first request. */
-  reference: () => ApiReference;
+  /** The API's OpenAPI document (`/api/v1/openapi.json`, `/docs`), built on first request. */
+  document: () => OpenApiDocument;
 }
 
 /**
@@ -46,7 +46,7 @@ export interface ApiRouteTable {
 export function apiRouteTable(deps: ApiDeps, wiring: RouteWiring): ApiRouteTable {
   return {
     api: [
-      metaRoutes(wiring.reference),
+      metaRoutes(wiring.document),
       ...(deps.identity ? [authRoutes(deps, deps.identity)] : []),
       projectRoutes(deps),
       taskRoutes(deps),
@@ -57,7 +57,7 @@ export function apiRouteTable(deps: ApiDeps, wiring: RouteWiring): ApiRouteTable
       templateRoutes(deps),
       mcpRoutes(wiring.hop),
     ],
-    root: [healthRoutes(deps, wiring.guard), opsRoutes(deps, wiring.guard), docsRoutes(wiring.reference)],
+    root: [healthRoutes(deps, wiring.guard), opsRoutes(deps, wiring.guard), docsRoutes(wiring.document)],
   };
 }
 

@@ -9,7 +9,7 @@ import { createRateLimiters } from './middleware/rate-limits.js';
 import { authenticate } from './middleware/authenticate.js';
 import { requestBasics } from './middleware/request-basics.js';
 import { chain, dispatchByFirstSegment, onlyFor } from './route-dispatch.js';
-import { apiReference, type ApiReference } from './openapi.js';
+import { openApiDocument, type OpenApiDocument } from './openapi.js';
 import { mountRoutes, type RouteSpec } from './route-table.js';
 import { opsAccess, openOps } from './middleware/ops-access.js';
 import { LoopbackHop } from './mcp-loopback.js';
@@ -18,12 +18,12 @@ import { adminPageAccess } from './middleware/admin-access.js';
 import { queueDashboard } from './queue-dashboard.js';
 
 /**
- * The route table of `deps` with `guard` and `hop`, and the reference made from that same table
+ * The route table of `deps` with `guard` and `hop`, and the OpenAPI document made from that same table
  * (built on first request: building the table reads nothing).
  */
 function routeTable(deps: ApiDeps, guard: RouteWiring['guard'], hop: RouteWiring['hop']) {
-  let reference: ApiReference | undefined;
-  const table = apiRouteTable(deps, { guard, hop, reference: () => (reference ??= apiReference(allRoutes(table), deps.config.SERVER_URL)) });
+  let doc: OpenApiDocument | undefined;
+  const table = apiRouteTable(deps, { guard, hop, document: () => (doc ??= openApiDocument(allRoutes(table), deps.config.SERVER_URL)) });
   return table;
 }
 

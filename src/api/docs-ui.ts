@@ -14,7 +14,7 @@ const OPTIONS = {
 };
 
 /** Sets the docs pages' CSP. */
-export const docsCsp: RequestHandler = (_req, res, next) => {
+const docsCsp: RequestHandler = (_req, res, next) => {
   res.setHeader('Content-Security-Policy', DOCS_CSP);
   next();
 };

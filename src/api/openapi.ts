@@ -90,23 +90,10 @@ export function openApiPaths(specs: readonly RouteSpec[]): OpenApiDocument['path
   return paths;
 }
 
-/** The API's reference: the OpenAPI document (`/api/v1/openapi.json`; the `/docs` page reads it). */
-export interface ApiReference {
-  /** OpenAPI 3.1 document (`/api/v1/openapi.json`, `/docs/openapi.json`). */
-  doc: OpenApiDocument;
-}
-
 /**
- * The API reference of the route table `specs` (api-routes.ts `allRoutes`) served at `serverUrl`.
- * Built anew on each call; app.ts builds it once per app, on the first request that reads it
- * (contract 00 "Paths").
- */
-export function apiReference(specs: readonly RouteSpec[], serverUrl: string): ApiReference {
-  return { doc: openApiDocument(specs, serverUrl) };
-}
-
-/**
- * The OpenAPI 3.1 document of the routes `specs` (contract 00 "Paths"): their operations
+ * The OpenAPI 3.1 document of the routes `specs` (api-routes.ts `allRoutes`; contract 00 "Paths"),
+ * served at `serverUrl`, built anew on each call (app.ts builds it once per app, on the first request
+ * that reads it): their operations
  * (`openApiPaths`), the shared response schemas (openapi-components.ts), and the two credentials
  * (bearer JWT, `X-API-Key`) required everywhere except on open operations.
  */

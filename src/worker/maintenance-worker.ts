@@ -11,8 +11,6 @@ import { reconcileSpawns } from './spawn-reconciler.js';
 import type { Stores } from '../shared/stores/index.js';
 import { MAINTENANCE_QUEUE } from '../shared/maintenance-queue.js';
 
-export { MAINTENANCE_QUEUE };
-
 const DAY_MS = 86_400_000;
 
 /** Data of a scheduled backup job (BACKUP_DIR, BACKUP_KEEP of the worker that scheduled it). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { docsPageHandler } from '../docs-ui.js';
-import type { ApiReference, OpenApiDocument } from '../openapi.js';
+import type { OpenApiDocument } from '../openapi.js';
 import type { RouteSpec } from '../route-table.js';
 import { OpenApiDocumentSchema } from './meta.js';
 
@@ -8,12 +8,12 @@ import { OpenApiDocumentSchema } from './meta.js';
  * API docs a client can use (issue 16), open to everyone like the document they show (no data in
  * them; "Try it out" sends the credential the reader enters under Authorize: Bearer or X-API-Key):
  * - `GET /docs` → Swagger UI (docs-ui.ts; its files are served beside, by `docsAssets`);
- * - `GET /docs/openapi.json` → the document of `reference` (`pageDocument`), read by the page from
+ * - `GET /docs/openapi.json` → the document of `document()` (`pageDocument`), read by the page from
  *   `./openapi.json`, so the page also loads on the operations port (METRICS_PORT), which serves
  *   nothing of `/api`.
  * Root routes.
  */
-export function docsRoutes(reference: () => ApiReference): RouteSpec[] {
+export function docsRoutes(document: () => OpenApiDocument): RouteSpec[] {
   let pageDoc: OpenApiDocument | undefined;
   return [
     {
@@ -26,7 +26,7 @@ export function docsRoutes(reference: () => ApiReference): RouteSpec[] {
       summary: "The OpenAPI document of /api/v1/openapi.json, read by the /docs page, whose first server is the page's own origin",
       ok: [200, OpenApiDocumentSchema],
       handler: (_req, res) => {
-        res.json((pageDoc ??= pageDocument(reference().doc)));
+        res.json((pageDoc ??= pageDocument(document())));
       },
     },
   ];

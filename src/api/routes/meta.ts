@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiReference } from '../openapi.js';
+import type { OpenApiDocument } from '../openapi.js';
 import type { RouteSpec } from '../route-table.js';
 
 /** The OpenAPI document's outline as documented (its paths and schemas are JSON Schema / OpenAPI objects). */
@@ -15,13 +15,13 @@ export const OpenApiDocumentSchema = z.object({
   }),
 });
 
-/** `GET /openapi.json` (contract 00 "Paths"): the document of `reference`, built on first request. */
-export function metaRoutes(reference: () => ApiReference): RouteSpec[] {
+/** `GET /openapi.json` (contract 00 "Paths"): the document `document()` returns (built on first request). */
+export function metaRoutes(document: () => OpenApiDocument): RouteSpec[] {
   return [
     {
       method: 'get', path: '/openapi.json', tag: 'meta', open: true, summary: 'This document (OpenAPI 3.1; no credential needed: it holds no data)', ok: [200, OpenApiDocumentSchema],
       handler: (_req, res) => {
-        res.json(reference().doc);
+        res.json(document());
       },
     },
   ];
