@@ -76,20 +76,9 @@ interface Timed {
 async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Timed> {
   const start = Date.now();
   try {
-    const res = await fetch(nginx!.url + path, {
-      method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    let parsed: any = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* nginx's HTML error page */
-    }
-    return { status: res.status, body: parsed, headers: res.headers, ms: Date.now() - start };
+    // nginx's HTML error pages stay text
+    const res = await call(nginx!.url, method, path, body, headers, CLIENT_TIMEOUT_MS);
+    return { ...res, ms: Date.now() - start };
   } catch (err) {
     return { status: 0, body: undefined, headers: undefined, ms: Date.now() - start, error: (err as Error).name };
   }

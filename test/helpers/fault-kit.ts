@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
-import { startApiProcess, type ApiProcess } from './processes.js';
+import { call, startApiProcess, type ApiProcess } from './processes.js';
 import { nginxConf, waitForPort, type ProxyTimeouts } from '../../src/local-cluster.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -138,20 +138,8 @@ export interface Outcome {
 export async function attempt(base: string, method: string, path: string, body: unknown, tag: string, timeoutMs = 15_000, headers: Record<string, string> = {}): Promise<Outcome> {
   const start = Date.now();
   try {
-    const res = await fetch(base + path, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    let parsed: any = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* keep the text */
-    }
-    return { status: res.status, body: parsed, retryAfter: res.headers.get('retry-after'), replayed: res.headers.get('idempotent-replayed') === 'true', start, end: Date.now(), tag };
+    const res = await call(base, method, path, body, headers, timeoutMs);
+    return { status: res.status, body: res.body, retryAfter: res.headers.get('retry-after'), replayed: res.headers.get('idempotent-replayed') === 'true', start, end: Date.now(), tag };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
     return { status: 0, body: undefined, retryAfter: null, start, end: Date.now(), tag, error: e.cause?.code ?? e.cause?.message ?? e.name };

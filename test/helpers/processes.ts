@@ -102,14 +102,16 @@ function startNodeProcess(
 }
 
 /**
- * `fetch` returning `{ status, body, headers }`, the body parsed as JSON when possible; a string
- * `body` is sent as is (e.g. malformed JSON), anything else as JSON.
+ * `fetch` returning `{ status, body, headers }`, the body parsed as JSON when possible (else its text);
+ * a string `body` is sent as is (e.g. malformed JSON), anything else as JSON. With `timeoutMs` the
+ * request is aborted after that many ms (the promise rejects with a TimeoutError).
  */
-export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs?: number) {
   const res = await fetch(base + path, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
   let parsed: any = text;
