@@ -146,6 +146,9 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
     MAESTRO_ROLE: manifest.role,
     MAESTRO_STRATEGY: manifest.strategy ?? 'simple',
     MAESTRO_SERVER_URL: env.MAESTRO_SERVER_URL ?? api.base,
+    // the server this session's key is for: ahead of MAESTRO_SERVER_URL, and a project's .env never
+    // overrides a variable already set (env-files.ts), so the agent's CLI calls go nowhere else
+    MAESTRO_API_URL: api.base,
     MAESTRO_TASK_TITLE: first.title,
     MAESTRO_TASK_PRIORITY: first.priority ?? 'medium',
     MAESTRO_ALL_TASKS: JSON.stringify(manifest.tasks),

@@ -51,9 +51,35 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?
   }
 }
 
-/** Resolves the API base URL (contract 09 §2, 06 "CLI-side variables"; the credentials file's `apiUrl` last). */
-export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || readCredentials(env).apiUrl || 'http://localhost:3000').replace(/\/+$/, '');
+/** What `readCredentials` returns. */
+export type SavedCredentials = ReturnType<typeof readCredentials>;
+
+/**
+ * Resolves the API base URL (contract 09 §2, 06 "CLI-side variables"; the credentials file's `apiUrl`
+ * last). `saved` is the credentials file, read by the caller once.
+ */
+export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env, saved: SavedCredentials = readCredentials(env)): string {
+  return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || saved.apiUrl || 'http://localhost:3000').replace(/\/+$/, '');
+}
+
+/** True when URLs `a` and `b` have the same origin (scheme, host, port); false when one does not parse. */
+export function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The credentials file's `apiKey` for requests to `base`, or undefined: the file names the server that
+ * minted the key (`apiUrl`), and a key is never sent to another origin (a `--server`, MAESTRO_API_URL
+ * or a project's `.env` pointing elsewhere gets no key from the file). A file without `apiUrl` is taken
+ * as the key's own choice of server: its key goes to whichever server is in effect.
+ */
+export function savedKeyFor(base: string, saved: SavedCredentials): string | undefined {
+  if (!saved.apiKey) return undefined;
+  return !saved.apiUrl || sameOrigin(saved.apiUrl, base) ? saved.apiKey : undefined;
 }
 
 /** `parseInt(v) || fallback`, as the original reads its retry settings (0 and garbage mean the default). */
@@ -68,14 +94,16 @@ function networkCode(err: unknown): string | undefined {
 /** HTTP client of the CLI: `request` plus get/post/patch/put/delete helpers over `${base}/api`. */
 export class ApiClient {
   private readonly http: KyInstance;
-  /** MAESTRO_API_KEY, else the credentials file's `apiKey` (read once, not per request). */
+  /** MAESTRO_API_KEY, else the credentials file's `apiKey` when it was written for `base` (read once, not per request). */
   private readonly key: string | undefined;
 
+  /** `saved`: the credentials file, when the caller has read it already. */
   constructor(
     readonly base: string,
     env: NodeJS.ProcessEnv = process.env,
+    saved: SavedCredentials = env.MAESTRO_API_KEY ? {} : readCredentials(env),
   ) {
-    this.key = env.MAESTRO_API_KEY || readCredentials(env).apiKey;
+    this.key = env.MAESTRO_API_KEY || savedKeyFor(base, saved);
     const retries = intOr(env.MAESTRO_RETRIES, 3);
     const delay = intOr(env.MAESTRO_RETRY_DELAY, 1000);
     this.http = ky.create({

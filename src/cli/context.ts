@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
-import { ApiClient, apiBase } from './api-client.js';
+import { ApiClient, apiBase, readCredentials, type SavedCredentials } from './api-client.js';
 import { sessionId } from './agent-commands.js';
 import { localError } from './output.js';
 
@@ -11,19 +11,27 @@ import { localError } from './output.js';
  * tasks (MAESTRO_TASK_IDS, comma list, empties dropped) and the manifest (MAESTRO_MANIFEST_PATH).
  */
 export class CliContext {
+  #saved?: SavedCredentials;
+  #api?: ApiClient;
+
   constructor(
     private readonly program: Command,
     readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  /** The API base URL in effect (`--server`, MAESTRO_API_URL, MAESTRO_SERVER_URL, credentials file, default). */
-  get server(): string {
-    return apiBase(this.program.opts().server as string | undefined, this.env);
+  /** The credentials file, read once per command. */
+  private get saved(): SavedCredentials {
+    return (this.#saved ??= readCredentials(this.env));
   }
 
-  /** A client of the API. */
+  /** The API base URL in effect (`--server`, MAESTRO_API_URL, MAESTRO_SERVER_URL, credentials file, default). */
+  get server(): string {
+    return apiBase(this.program.opts().server as string | undefined, this.env, this.saved);
+  }
+
+  /** The command's client of the API (one per command: one ky instance, the credential read once). */
   api(): ApiClient {
-    return new ApiClient(this.server, this.env);
+    return (this.#api ??= new ApiClient(this.server, this.env, this.saved));
   }
 
   /** The project in context, or undefined. */

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readCredentials } from '../api-client.js';
+import { readCredentials, savedKeyFor } from '../api-client.js';
 import type { ClusterApi } from './cluster-api.js';
 import type { ConnectLog } from './connect-log.js';
 import { ConnectError } from './connect-options.js';
@@ -85,18 +85,13 @@ export function chooseCredential(o: CredentialChoice, env: NodeJS.ProcessEnv, ap
   const file = env.MAESTRO_CREDENTIALS_FILE || join(homedir(), '.maestro', 'credentials');
   const saved = readCredentials(env);
   if (saved.apiKey) {
-    if (saved.apiUrl && !sameOrigin(saved.apiUrl, api.base)) log.warn(`using the API key of ${file}, which was written for ${saved.apiUrl}, with ${api.base.origin}`);
-    return new ApiKeyCredential(saved.apiKey, `the API key from ${file}`, log);
+    const key = savedKeyFor(api.base.href, saved);
+    if (!key) throw new ConnectError(`the API key in ${file} was written for ${saved.apiUrl}, not ${api.base.origin}: it is not sent elsewhere; pass --api-key <key> or set MAESTRO_API_KEY`);
+    return new ApiKeyCredential(key, `the API key from ${file}`, log);
   }
   throw new ConnectError(
     `no credential: pass --api-key <key>, set MAESTRO_API_KEY, log in with --email <address> (password in MAESTRO_PASSWORD), or keep a key in ${file}`,
   );
 }
 
-function sameOrigin(a: string, b: URL): boolean {
-  try {
-    return new URL(a).origin === b.origin;
-  } catch {
-    return false;
-  }
-}
+
