@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeCredentialsFile } from '../shared/auth/credentials-file.js';
 import type { IdentityStore } from '../shared/auth/identity-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis-connection.js';
@@ -34,8 +33,7 @@ export async function bootstrapAdmin(
   const user = await identity.register(given?.email ?? 'admin@localhost', password, 'Administrator', true);
   const key = await identity.createApiKey(user.id, { name: 'bootstrap (CLI)' });
   try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(file, JSON.stringify({ apiUrl, apiKey: key.key, email: user.email, password }, null, 2) + '\n', { mode: 0o600 });
+    await writeCredentialsFile(file, { apiUrl, apiKey: key.key, email: user.email, password });
   } catch (err) {
     if (given) {
       // The Helm chart: a read-only home, and the operator's Secret holds the password.

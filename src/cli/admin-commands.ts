@@ -1,5 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeCredentialsFile } from '../shared/auth/credentials-file.js';
 import { SingleBar, Presets } from 'cli-progress';
 import { CliError } from './api-client.js';
 import { expandHome, loadConfig, type Config } from '../shared/config.js';
@@ -123,9 +122,7 @@ export function resetKey(o: AdminOptions & { email: string; name?: string; write
     if (!userId) throw new CliError(`User not found: ${o.email}`, 404);
     const key = await identity.createApiKey(userId, { name: o.name ?? `reset-key ${new Date().toISOString()}` });
     if (o.write) {
-      const file = expandHome(o.write);
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await writeFile(file, JSON.stringify({ apiUrl: o.apiUrl ?? config.SERVER_URL, apiKey: key.key, email: o.email.toLowerCase() }, null, 2) + '\n', { mode: 0o600 });
+      await writeCredentialsFile(expandHome(o.write), { apiUrl: o.apiUrl ?? config.SERVER_URL, apiKey: key.key, email: o.email.toLowerCase() });
     }
     return { email: o.email.toLowerCase(), userId, apiKeyId: key.id, apiKey: key.key, ...(o.write ? { file: expandHome(o.write) } : {}) };
   });

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
+import { readCredentialsFile as readCredentials, type CredentialsFile } from '../shared/auth/credentials-file.js';
 
 /**
  * The CLI's HTTP client (contract 09 §2 "Transport"; 02 "Calls the real CLI makes"), on ky (a kept
@@ -38,21 +36,8 @@ export class CliError extends Error {
   }
 }
 
-/**
- * The credentials file written on a server's first start (`~/.maestro/credentials`, or
- * MAESTRO_CREDENTIALS_FILE): JSON `{ apiUrl, apiKey }`. Empty when missing or unreadable.
- */
-export function readCredentials(env: NodeJS.ProcessEnv = process.env): { apiUrl?: string; apiKey?: string } {
-  const file = env.MAESTRO_CREDENTIALS_FILE || join(homedir(), '.maestro', 'credentials');
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as { apiUrl?: string; apiKey?: string };
-  } catch {
-    return {};
-  }
-}
-
-/** What `readCredentials` returns. */
-export type SavedCredentials = ReturnType<typeof readCredentials>;
+/** The credentials file's contents (shared/auth/credentials-file.ts). */
+export type SavedCredentials = CredentialsFile;
 
 /**
  * Resolves the API base URL (contract 09 §2, 06 "CLI-side variables"; the credentials file's `apiUrl`

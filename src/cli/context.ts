@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
-import { ApiClient, apiBase, readCredentials, type SavedCredentials } from './api-client.js';
+import { readCredentialsFile } from '../shared/auth/credentials-file.js';
+import { ApiClient, apiBase, type SavedCredentials } from './api-client.js';
 import { sessionId } from './agent-commands.js';
 import { localError } from './output.js';
 
@@ -21,7 +22,7 @@ export class CliContext {
 
   /** The credentials file, read once per command. */
   private get saved(): SavedCredentials {
-    return (this.#saved ??= readCredentials(this.env));
+    return (this.#saved ??= readCredentialsFile(this.env));
   }
 
   /** The API base URL in effect (`--server`, MAESTRO_API_URL, MAESTRO_SERVER_URL, credentials file, default). */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,12 @@ describe('maestro admin reset-key', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ apiUrl: h.base, apiKey: w.apiKey });
     const projects = await runCli(['--json', 'project', 'list'], { MAESTRO_CREDENTIALS_FILE: file, MAESTRO_API_URL: '', MAESTRO_API_KEY: '', MAESTRO_RETRIES: '1' });
     expect([projects.status, JSON.parse(projects.stdout).success]).toEqual([0, true]);
+    // over an existing world-readable file the new key still lands in a 0600 file
+    const loose = join(dir, 'loose-credentials');
+    writeFileSync(loose, '{}', { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    expect((await cli(['--write', loose, '--api-url', h.base])).status).toBe(0);
+    expect(statSync(loose).mode & 0o777).toBe(0o600);
     const unknown = await cli(['--email', 'nobody@example.com']);
     expect(unknown.status).toBe(2);
     expect(JSON.parse(unknown.stdout)).toMatchObject({ success: false, error: 'resource_not_found' });

@@ -1,6 +1,5 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { readCredentials, savedKeyFor } from '../api-client.js';
+import { credentialsPath, readCredentialsFile } from '../../shared/auth/credentials-file.js';
+import { savedKeyFor } from '../api-client.js';
 import type { ClusterApi } from './cluster-api.js';
 import type { ConnectLog } from './connect-log.js';
 import { ConnectError } from './connect-options.js';
@@ -82,8 +81,8 @@ export function chooseCredential(o: CredentialChoice, env: NodeJS.ProcessEnv, ap
     if (!env.MAESTRO_PASSWORD) throw new ConnectError(`MAESTRO_EMAIL=${env.MAESTRO_EMAIL}: set MAESTRO_PASSWORD too`);
     return new LoginCredential(api, env.MAESTRO_EMAIL, env.MAESTRO_PASSWORD, `the login of ${env.MAESTRO_EMAIL}`, log);
   }
-  const file = env.MAESTRO_CREDENTIALS_FILE || join(homedir(), '.maestro', 'credentials');
-  const saved = readCredentials(env);
+  const file = credentialsPath(env);
+  const saved = readCredentialsFile(env);
   if (saved.apiKey) {
     const key = savedKeyFor(api.base.href, saved);
     if (!key) throw new ConnectError(`the API key in ${file} was written for ${saved.apiUrl}, not ${api.base.origin}: it is not sent elsewhere; pass --api-key <key> or set MAESTRO_API_KEY`);
