@@ -278,8 +278,12 @@ const envSchema = z.object({
   /** Dependencies one task may have, and tasks that may wait for one task (contract 08 "Dependencies"). */
   TASK_MAX_DEPENDENCIES: int(100, 1, 10_000),
   TASK_MAX_DEPENDENTS: int(200, 1, 10_000),
-  /** Tasks the cycle check of a new dependency may visit, in its one atomic step; beyond → 400. */
-  TASK_DEPENDENCY_SEARCH_MAX: int(1000, 10, 100_000),
+  /**
+   * Tasks the cycle check of a new dependency may visit, in its one atomic step (commit.lua `acyclic`:
+   * an HGET and a JSON decode per task while Redis runs nothing else); beyond → 400. At most 1000, so
+   * that one such step stays within about a page's work (DESIGN.md "Redis rules").
+   */
+  TASK_DEPENDENCY_SEARCH_MAX: int(1000, 10, 1000),
   /** A claim's lease when the request gives none, and the longest one may ask for, ms (contract 08 "Claims"). */
   CLAIM_LEASE_MS: int(600_000, 1000, 7 * 86_400_000),
   CLAIM_LEASE_MAX_MS: int(86_400_000, 1000, 30 * 86_400_000),

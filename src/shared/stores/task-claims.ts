@@ -1,7 +1,7 @@
 import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import { allows, authorizeIn } from '../access/policy.js';
 import type { Principal } from '../principal.js';
-import { indexMember } from '../keys.js';
+import { indexMember, memberId } from '../keys.js';
 import { VersionConflict, withRetry, type Commit } from '../commit.js';
 import { encodeFields } from './entity-codec.js';
 import { readDoc, versionOf, type Rendered } from './documents.js';
@@ -32,6 +32,15 @@ const NEXT_ROUNDS = 20;
 const rendered = (json: string): Rendered => ({ json, version: versionOf(json) });
 
 const conflict = (message: string, details?: unknown) => new AppError(409, 'CONFLICT', message, details === undefined ? {} : { details });
+const isConflict = (err: unknown) => err instanceof AppError && err.status === 409;
+
+/** A session as a claim reads it: its key, status as stored (for the commit's guard), start and tasks. */
+interface SessionState {
+  key: string;
+  rawStatus: string | null;
+  startedAt: number;
+  taskIds: string[];
+}
 
 /**
  * Claims of tasks by sessions (contract 08 "Claims"). A claim is the task's `claimedBy {sessionId, at,
@@ -68,13 +77,13 @@ export class ClaimStore {
   }
 
   /** The session `sessionId` of project `pid` as read (404 when it is not there, 409 when it has ended). */
-  private async session(pid: string, sessionId: string) {
+  private async session(pid: string, sessionId: string): Promise<SessionState> {
     const key = this.ctx.keys.session(pid, sessionId);
     const v = await this.ctx.redis.hmget(key, ...SESSION_FIELDS);
     if (v[3] === null) throw new NotFoundError('Session', sessionId);
     const status = JSON.parse(v[0] ?? '"idle"') as string;
     if (FINISHED.has(status)) throw conflict(`Session ${sessionId} has ended`);
-    return { key, rawStatus: v[0], startedAt: Number(v[1] ?? 0), taskIds: (v[2] ? (JSON.parse(v[2]) as string[]) : []) as string[] };
+    return { key, rawStatus: v[0] ?? null, startedAt: Number(v[1] ?? 0), taskIds: (v[2] ? (JSON.parse(v[2]) as string[]) : []) as string[] };
   }
 
   private async render(pid: string, id: string): Promise<Rendered> {
@@ -95,15 +104,16 @@ export class ClaimStore {
   /**
    * One claim attempt on a task as read: 409 when another session's live claim holds it (with the
    * holder's `sessionId`), when it is blocked by dependencies (listing `blockedBy`), or when it is not
-   * `todo`/`in_progress`; the same session's claim is renewed. VersionConflict when it changed meanwhile.
+   * `todo`/`in_progress`; the same session's claim is renewed. VersionConflict when it or the session
+   * changed meanwhile. `known` is the session as the caller read it (else read here: 404, 409 ended).
    */
-  private async attempt(pid: string, st: TaskGraphState, sessionId: string, leaseMs: number): Promise<Rendered> {
+  private async attempt(pid: string, st: TaskGraphState, sessionId: string, leaseMs: number, known?: SessionState): Promise<Rendered> {
     const now = this.ctx.clock();
     const held = st.claimedBy;
     if (held && held.expiresAt > now && held.sessionId !== sessionId) throw conflict(`Task ${st.id} is claimed by session ${held.sessionId}`, { sessionId: held.sessionId, expiresAt: held.expiresAt });
     if (st.blockedBy.length) throw conflict(`Task ${st.id} is blocked by ${st.blockedBy.join(', ')}`, { blockedBy: st.blockedBy });
     if (st.status !== 'todo' && st.status !== 'in_progress') throw conflict(`Task ${st.id} is ${st.status}`, { status: st.status });
-    const s = await this.session(pid, sessionId);
+    const s = known ?? (await this.session(pid, sessionId));
     const k = this.ctx.keys;
     const c = this.ctx.commit(pid, now);
     guardFields(c, st, ['claimedBy', 'blockedBy', 'status']);
@@ -130,24 +140,39 @@ export class ClaimStore {
     await this.ctx.redis.maestroClaimsMark(2, this.ctx.keys.claimProjects, this.ctx.keys.claimGenerations, pid, String(expiresAt));
   }
 
-  /** `POST /tasks/:id/claim {sessionId, leaseMs?}` (contract 08): the claimed task; 409 as `attempt` says. */
-  async claim(actor: Principal, taskId: string, input: { sessionId: string; leaseMs?: number }): Promise<Rendered> {
-    const leaseMs = this.lease(input.leaseMs);
-    const pid = await this.scope(actor, taskId, input.sessionId);
+  /**
+   * `fn` on task `taskId` as read, in the project the caller may write it in (`scope`: 404 otherwise),
+   * retried with a fresh read on a version conflict; 404 when the task is gone.
+   */
+  private async withTask<T>(actor: Principal, taskId: string, sessionId: string | undefined, fn: (pid: string, st: TaskGraphState) => Promise<T>): Promise<T> {
+    const pid = await this.scope(actor, taskId, sessionId);
     return withRetry(async () => {
       const st = await readTaskGraph(this.ctx, pid, taskId);
       if (!st) throw new NotFoundError('Task', taskId);
-      return this.attempt(pid, st, input.sessionId, leaseMs);
+      return fn(pid, st);
     });
+  }
+
+  /**
+   * withRetry of `fn` on task `taskId` of `pid`, whose state `first` the caller has read already (one
+   * read for many tasks): the first try uses it, each retry reads the task again. `fn` gets undefined
+   * for a task that is gone.
+   */
+  private retryFrom<T>(pid: string, taskId: string, first: TaskGraphState | undefined, fn: (st: TaskGraphState | undefined) => Promise<T>): Promise<T> {
+    let tries = 0;
+    return withRetry(async () => fn(tries++ === 0 ? first : await readTaskGraph(this.ctx, pid, taskId)));
+  }
+
+  /** `POST /tasks/:id/claim {sessionId, leaseMs?}` (contract 08): the claimed task; 409 as `attempt` says. */
+  async claim(actor: Principal, taskId: string, input: { sessionId: string; leaseMs?: number }): Promise<Rendered> {
+    const leaseMs = this.lease(input.leaseMs);
+    return this.withTask(actor, taskId, input.sessionId, (pid, st) => this.attempt(pid, st, input.sessionId, leaseMs));
   }
 
   /** `POST /tasks/:id/claim/renew {sessionId, leaseMs?}`: a new expiry for the session's own claim; 409 when it does not hold it. */
   async renew(actor: Principal, taskId: string, input: { sessionId: string; leaseMs?: number }): Promise<Rendered> {
     const leaseMs = this.lease(input.leaseMs);
-    const pid = await this.scope(actor, taskId, input.sessionId);
-    return withRetry(async () => {
-      const st = await readTaskGraph(this.ctx, pid, taskId);
-      if (!st) throw new NotFoundError('Task', taskId);
+    return this.withTask(actor, taskId, input.sessionId, async (pid, st) => {
       if (st.claimedBy?.sessionId !== input.sessionId) throw conflict(`Task ${taskId} is not claimed by session ${input.sessionId}`, { sessionId: st.claimedBy?.sessionId ?? null });
       const now = this.ctx.clock();
       const claim: TaskClaim = { ...st.claimedBy, expiresAt: now + leaseMs };
@@ -167,10 +192,7 @@ export class ClaimStore {
    * task as it is.
    */
   async release(actor: Principal, taskId: string, sessionId?: string): Promise<Rendered> {
-    const pid = await this.scope(actor, taskId, sessionId);
-    return withRetry(async () => {
-      const st = await readTaskGraph(this.ctx, pid, taskId);
-      if (!st) throw new NotFoundError('Task', taskId);
+    return this.withTask(actor, taskId, sessionId, async (pid, st) => {
       if (!st.claimedBy) return this.render(pid, taskId);
       const holder = st.claimedBy.sessionId;
       if ((sessionId !== undefined && holder !== sessionId) || (actor.sessionId && actor.sessionId !== holder)) throw conflict(`Task ${taskId} is claimed by session ${holder}`, { sessionId: holder });
@@ -193,26 +215,30 @@ export class ClaimStore {
    * `POST /tasks/claim-next {projectId, sessionId, leaseMs?}` (contract 08): claims a ready task of the
    * project — one of the first NEXT_SPREAD (4) of the ready order, chosen at random so concurrent callers
    * rarely contend for the same one (the order holds to within 4 places) — or undefined (204) when none
-   * is ready. A task another caller won meanwhile is skipped for the next one.
+   * is ready. A task another caller won meanwhile is skipped for the next one. The session is read
+   * once (404; 409 when it has ended, before any task is tried) and again only after a version conflict.
    */
   async claimNext(actor: Principal, input: { projectId: string; sessionId: string; leaseMs?: number }): Promise<Rendered | undefined> {
     const leaseMs = this.lease(input.leaseMs);
     const pid = input.projectId;
     authorizeIn(actor, 'task:write', pid, () => new NotFoundError('Project', pid));
     if (!allows(actor, 'session:write', { projectId: pid, sessionId: input.sessionId })) throw new NotFoundError('Session', input.sessionId);
+    let session = await this.session(pid, input.sessionId);
     for (let round = 0; round < NEXT_ROUNDS; round++) {
       const members = await this.ctx.redis.zrange(this.ctx.keys.tasksReady(pid), '-', '+', 'BYLEX', 'LIMIT', 0, NEXT_WINDOW);
       if (members.length === 0) return undefined;
-      const candidates = members.map((m) => m.slice(16));
+      const candidates = members.map(memberId);
       while (candidates.length) {
         const [id] = candidates.splice(Math.floor(Math.random() * Math.min(candidates.length, NEXT_SPREAD)), 1);
         const st = await readTaskGraph(this.ctx, pid, id!);
         if (!st) continue;
         try {
-          return await this.attempt(pid, st, input.sessionId, leaseMs);
+          return await this.attempt(pid, st, input.sessionId, leaseMs, session);
         } catch (err) {
-          if (err instanceof VersionConflict || (err instanceof AppError && err.status === 409 && !/Session .* has ended/.test(err.message))) continue;
-          throw err;
+          // the task or the session changed: read the session again (it may have ended: that 409 stops)
+          if (err instanceof VersionConflict) session = await this.session(pid, input.sessionId);
+          // held by another session, blocked or no longer todo (attempt's 409s): the next one
+          else if (!isConflict(err)) throw err;
         }
       }
     }
@@ -228,10 +254,8 @@ export class ClaimStore {
     const states = await readTaskGraphs(this.ctx, pid, taskIds);
     for (const st of states) {
       if (st?.claimedBy?.sessionId !== sessionId) continue;
-      await withRetry(async () => {
-        const cur = await readTaskGraph(this.ctx, pid, st.id);
-        if (cur?.claimedBy?.sessionId !== sessionId) return;
-        await this.releaseInto(pid, cur).exec(this.ctx.redis);
+      await this.retryFrom(pid, st.id, st, async (cur) => {
+        if (cur?.claimedBy?.sessionId === sessionId) await this.releaseInto(pid, cur).exec(this.ctx.redis);
       }).catch(() => undefined);
     }
   }
@@ -250,9 +274,10 @@ export class ClaimStore {
       const pid = due[i]!;
       const seen = (await this.ctx.redis.hget(k.claimGenerations, pid)) ?? '';
       const expired = await this.ctx.redis.zrangebyscore(k.claims(pid), '-inf', String(now), 'LIMIT', 0, batch);
-      for (const taskId of expired) {
-        const done = await withRetry(async () => {
-          const st = await readTaskGraph(this.ctx, pid, taskId);
+      // the due tasks in one pipeline; a task is read again only when its commit meets a conflict
+      const states = await readTaskGraphs(this.ctx, pid, expired);
+      for (const [j, taskId] of expired.entries()) {
+        const done = await this.retryFrom(pid, taskId, states[j], async (st) => {
           if (!st?.claimedBy || st.claimedBy.expiresAt > now) {
             // renewed meanwhile, or gone: only the index entry is stale
             if (!st) await this.ctx.commit(pid).zrem(k.claims(pid), taskId).exec(this.ctx.redis);
