@@ -33,6 +33,9 @@ describe('claims (contract 08)', () => {
     expect(r.body).toMatchObject({ status: 'in_progress', claimedBy: { sessionId: s1, at: expect.any(Number), expiresAt: expect.any(Number) }, sessionIds: [s1] });
     expect(r.body.claimedBy.expiresAt - r.body.claimedBy.at).toBe(60_000);
     expect((await h.req('GET', `/api/v1/sessions/${s1}`)).body.taskIds).toEqual([t.id]);
+    // linked as POST /sessions/:id/tasks/:taskId links them: with the session's task_started entry
+    const timeline = (await h.req('GET', `/api/v1/sessions/${s1}/timeline?limit=10`)).body as { type: string; taskId?: string }[];
+    expect(timeline.filter((e) => e.type === 'task_started').map((e) => e.taskId)).toEqual([t.id]);
     expect((await h.req('GET', `/api/v1/tasks/ready?projectId=${p}`)).body).toEqual([]);
     const taken = await h.req('POST', `/api/v1/tasks/${t.id}/claim`, { sessionId: s2 });
     expect(taken.status).toBe(409);

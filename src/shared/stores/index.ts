@@ -50,7 +50,7 @@ export function createStores(
   sessions.onKeysEnded = async (keyIds) => {
     for (const id of keyIds) await identity.revokeKeyById(id);
   };
-  const claims = new ClaimStore(ctx, tasks, {
+  const claims = new ClaimStore(ctx, tasks, sessions, {
     leaseMs: config.CLAIM_LEASE_MS ?? DEFAULT_CLAIM_LIMITS.leaseMs,
     maxLeaseMs: config.CLAIM_LEASE_MAX_MS ?? DEFAULT_CLAIM_LIMITS.maxLeaseMs,
   });

@@ -671,8 +671,26 @@ export class SessionStore {
     const tk = k.task(pid, taskId);
     const startedAt = await this.ctx.redis.hget(key, 'startedAt');
     if (startedAt === null) throw new NotFoundError('Session', id);
-    const member = indexMember(Number(startedAt), id);
     const c = this.ctx.commit(pid).exists(key, { resource: 'Session', id }).exists(tk, { resource: 'Task', id: taskId });
+    this.linkOps(c, pid, id, Number(startedAt), taskId, add);
+    await c.exec(this.ctx.redis);
+    const out = await this.read(pid, id, view);
+    if (!out) throw new NotFoundError('Session', id);
+    return out;
+  }
+
+  /**
+   * Adds to `c` the writes of linking (`add`) or unlinking session `id` (started at `startedAt`, ms) and
+   * task `taskId` of project `pid`: both sides (`taskIds`, `sessionIds`, the by-task index), the task's
+   * `updatedAt`, the session's timeline entry (`task_started` / `task_completed`) and `lastActivity`,
+   * and the events `session:task_added|removed`, `task:session_added|removed` and the entry's append
+   * event (contract 02 "Sessions"). Used by `link` and by a claim, which links its session (task-claims.ts).
+   */
+  linkOps(c: Commit, pid: string, id: string, startedAt: number, taskId: string, add: boolean): void {
+    const k = this.ctx.keys;
+    const key = k.session(pid, id);
+    const tk = k.task(pid, taskId);
+    const member = indexMember(startedAt, id);
     if (add) {
       c.arrayAdd(key, 'taskIds', taskId).zadd(k.sessionsByTask(pid, taskId), member).arrayAdd(tk, 'sessionIds', id);
     } else {
@@ -693,10 +711,6 @@ export class SessionStore {
     if (add) c.event('session:task_added', pair).event('task:session_added', rev);
     else c.event('session:task_removed', pair).event('task:session_removed', rev);
     this.entryEvent(c, id, key, 'timeline', 1);
-    await c.exec(this.ctx.redis);
-    const out = await this.read(pid, id, view);
-    if (!out) throw new NotFoundError('Session', id);
-    return out;
   }
 
   /**

@@ -7,6 +7,7 @@ import { encodeFields } from './entity-codec.js';
 import { readDoc, versionOf, type Rendered } from './documents.js';
 import { guardFields, readTaskGraph, readTaskGraphs, type TaskClaim, type TaskGraphState } from './task-graph.js';
 import type { StoreContext } from './store-context.js';
+import type { SessionStore } from './session-store.js';
 import type { TaskStore } from './task-store.js';
 
 /** Lease settings of claims (config CLAIM_LEASE_MS, CLAIM_LEASE_MAX_MS), ms. */
@@ -57,6 +58,7 @@ export class ClaimStore {
   constructor(
     private readonly ctx: StoreContext,
     private readonly tasks: Pick<TaskStore, 'projectOf'>,
+    private readonly sessions: Pick<SessionStore, 'linkOps'>,
     private readonly limits: ClaimLimits = DEFAULT_CLAIM_LIMITS,
   ) {}
 
@@ -121,12 +123,8 @@ export class ClaimStore {
     const claim: TaskClaim = { sessionId, at: held?.sessionId === sessionId ? held.at : now, expiresAt: now + leaseMs };
     this.moveStatus(c, pid, st, 'in_progress');
     c.hset(st.key, encodeFields({ claimedBy: claim, status: 'in_progress', updatedAt: now }), true).hsetIfNull(st.key, 'startedAt', String(now));
-    if (!s.taskIds.includes(st.id)) {
-      // linked as POST /sessions/:id/tasks/:taskId links them (both sides and their events)
-      c.arrayAdd(s.key, 'taskIds', st.id).hset(s.key, { lastActivity: String(now) }, true);
-      c.zadd(k.sessionsByTask(pid, st.id), indexMember(s.startedAt, sessionId)).arrayAdd(st.key, 'sessionIds', sessionId);
-      c.event('session:task_added', JSON.stringify({ sessionId, taskId: st.id })).event('task:session_added', JSON.stringify({ taskId: st.id, sessionId }));
-    }
+    // linked as POST /sessions/:id/tasks/:taskId links them (both sides, the timeline entry, the events)
+    if (!s.taskIds.includes(st.id)) this.sessions.linkOps(c, pid, sessionId, s.startedAt, st.id, true);
     c.zaddScore(k.claims(pid), claim.expiresAt, st.id).ready(st.key, st.id, k.tasksReady(pid));
     // marked before the commit too: a crash right after it leaves the claim to the sweeper all the same
     await this.mark(pid, claim.expiresAt);
