@@ -22,9 +22,7 @@ import { LAST_USED_EVERY_MS } from '../shared/auth/identity-store.js';
 import { bootstrapAdmin } from './bootstrap-admin.js';
 import { Metrics, onEventsPublished } from '../shared/metrics.js';
 import { canRead } from '../shared/access/policy.js';
-import { Queue } from 'bullmq';
 import { MAINTENANCE_QUEUE } from '../shared/maintenance-queue.js';
-import { bullPrefix } from '../shared/spawn/spawn-queue.js';
 
 /** A running API replica. */
 export interface ApiServer {
@@ -109,10 +107,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     return times.length ? Math.min(...times) : undefined;
   };
   // The queue dashboard (/admin/queues) lists the spawn queue and the workers' maintenance queue; the
-  // latter is only read and acted on from here (a connection of its own, commands queued while connecting).
-  const maintenanceRedis = createRedis(config.REDIS_URL, { name: 'maestro-api-maintenance-queue', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
-  maintenanceRedis.on('error', () => undefined);
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: maintenanceRedis as never, prefix: bullPrefix(config) });
+  // latter is only read and acted on from here, on the spawn queue's connection.
+  const maintenanceQueue = spawn.otherQueue(MAINTENANCE_QUEUE);
   maintenanceQueue.on('error', (err) => logger.debug({ err: err.message }, 'maintenance queue error'));
   const deps: ApiDeps = {
     dashboardQueues: [
@@ -222,9 +218,8 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
       server.close(() => resolve());
       server.closeIdleConnections();
     });
-    await spawn.close();
     await maintenanceQueue.close().catch(() => undefined);
-    maintenanceRedis.disconnect();
+    await spawn.close();
     rateLimitRedis.disconnect();
     await redis.quit().catch(() => redis.disconnect());
   };

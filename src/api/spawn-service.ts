@@ -78,6 +78,15 @@ export class SpawnService {
     return this.slots.release(userId, sessionId);
   }
 
+  /**
+   * Another BullMQ queue of this replica's (the queue dashboard's `maintenance`, issue 16) on the spawn
+   * queue's connection, which queues commands while connecting and times them out (no connection of
+   * its own: a Queue sends no blocking command). The caller closes it before `close()`.
+   */
+  otherQueue(name: string): Queue {
+    return new Queue(name, { connection: this.connection as never, prefix: bullPrefix(this.config) });
+  }
+
   /** Readiness probe: the queue's Redis answers. */
   async ping(): Promise<void> {
     await this.connection.ping();
