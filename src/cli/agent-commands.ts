@@ -9,6 +9,7 @@ import { ManifestSchema, type Manifest } from '../shared/spawn/manifest.js';
 import { isReportKind, reportToSession, REPORTS } from '../shared/agent-report.js';
 import { mcpConfig } from '../mcp/agent-config.js';
 import { ApiClient, CliError } from './api-client.js';
+import { CLI_ENTRY } from './cli-entry.js';
 
 /** The current session id (MAESTRO_SESSION_ID), required by agent commands. */
 export function sessionId(env: NodeJS.ProcessEnv = process.env): string {
@@ -63,9 +64,6 @@ export async function sessionKey(api: ApiClient, sid: string, env: NodeJS.Proces
 
 /** This package's root (dist/cli/agent-commands.js → ../..): where `plugins/` lives. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** This CLI's entry file (dist/cli/index.js). */
-const CLI_ENTRY = fileURLToPath(new URL('./index.js', import.meta.url));
 
 /**
  * A directory holding a `maestro` link to this CLI, put first on the agent's PATH: the commands its
@@ -167,8 +165,6 @@ export async function init(machine: ApiClient, role: 'worker' | 'orchestrator', 
   });
 }
 
-/** `maestro report <sub>` mapping (contract 02): sessionStatus and timeline type (shared/agent-report.ts). */
-export { REPORTS };
 
 /**
  * `maestro report <sub> <message> [--task a,b]` (contract 02): with tasks, per task PATCH

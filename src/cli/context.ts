@@ -54,7 +54,7 @@ export class CliContext {
 
   /** MAESTRO_TASK_IDS as a list. */
   taskIds(): string[] {
-    return (this.env.MAESTRO_TASK_IDS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+    return commaList(this.env.MAESTRO_TASK_IDS);
   }
 
   /** The manifest at MAESTRO_MANIFEST_PATH when it exists and is valid, else undefined (contract 09 §6). */

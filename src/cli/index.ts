@@ -4,7 +4,7 @@
  * arguments, environment, `--json` envelope `{success, data}`, errors and exit codes), plus this
  * server's operator commands. Talks to the API over HTTP only (operators' backup/migrate: Redis).
  */
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from '../shared/package-version.js';
 import { Command } from 'commander';
 import { ApiClient, CliError, type Json } from './api-client.js';
 import { CliContext } from './context.js';
@@ -26,12 +26,11 @@ import { loadEnvFiles } from './env-files.js';
 // ./.env and ~/.maestro/config fill in what the environment does not set (contract 09 §2)
 loadEnvFiles();
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const program = new Command();
 program
   .name('maestro')
   .description('Maestro CLI: projects, tasks, sessions, queues and agent hooks')
-  .version(version, '-V, --version')
+  .version(PACKAGE_VERSION, '-V, --version')
   .option('--server <url>', 'API base URL (else MAESTRO_API_URL, MAESTRO_SERVER_URL, ~/.maestro/credentials, http://localhost:3000)')
   .option('--project <id>', 'project (else MAESTRO_PROJECT_ID)')
   .option('--json', 'print JSON ({"success":true,"data":…}) instead of text')

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { PACKAGE_VERSION } from '../shared/package-version.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CLAIM_TOOLS, registerClaimTools } from './claim-tools.js';
 import { REPORT_TOOLS, registerReportTools } from './report-tools.js';
@@ -17,7 +17,6 @@ import type { ToolContext } from './tool-kit.js';
 /** Every tool, by name, in the order they are listed. */
 export const MCP_TOOL_NAMES: readonly string[] = [...TASK_TOOLS, ...CLAIM_TOOLS, ...REPORT_TOOLS, ...SESSION_TOOLS];
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** What the server tells a client about itself on `initialize` (an agent's model reads it). */
 function instructions(ctx: ToolContext): string {
@@ -33,7 +32,7 @@ function instructions(ctx: ToolContext): string {
 
 /** A new MCP server with every Maestro tool over `ctx` (connect it to one transport). */
 export function createMaestroMcpServer(ctx: ToolContext): McpServer {
-  const server = new McpServer({ name: 'maestro', version }, { capabilities: { tools: {} }, instructions: instructions(ctx) });
+  const server = new McpServer({ name: 'maestro', version: PACKAGE_VERSION }, { capabilities: { tools: {} }, instructions: instructions(ctx) });
   registerTaskTools(server, ctx);
   registerClaimTools(server, ctx);
   registerReportTools(server, ctx);

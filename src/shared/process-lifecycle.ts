@@ -3,12 +3,15 @@ import { ConfigError } from './errors.js';
 import { createLogger, prettyLogs, type Logger } from './logger.js';
 import type { RedisClient } from './redis-connection.js';
 
+/** What `onShutdownSignal` logs through: pino's `(fields, message)` calls (a Logger, or an adapter). */
+export type ShutdownLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
+
 /**
  * Runs `stop` once on SIGTERM/SIGINT; the same signal a second time, or `hardStopMs` (ms) elapsing,
  * forces exit(1) (contract 06 "Process behaviour": a second SIGINT; DESIGN.md "graceful shutdown").
  * The other signal during shutdown is ignored.
  */
-export function onShutdownSignal(logger: Logger, hardStopMs: number, stop: () => Promise<void>): void {
+export function onShutdownSignal(logger: ShutdownLogger, hardStopMs: number, stop: () => Promise<void>): void {
   let stopping: NodeJS.Signals | undefined;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {

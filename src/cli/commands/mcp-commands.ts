@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY } from '../cli-entry.js';
 import type { Command } from 'commander';
 import { CliContext } from '../context.js';
 import { printResult } from '../output.js';
@@ -6,8 +6,6 @@ import { mcpConfig, unexpanded } from '../../mcp/agent-config.js';
 import { createMaestroMcpServer } from '../../mcp/mcp-server.js';
 import { serveStdio } from '../../mcp/stdio.js';
 
-/** This CLI's entry file (dist/cli/index.js): what an agent's MCP configuration starts. */
-export const CLI_ENTRY = fileURLToPath(new URL('../index.js', import.meta.url));
 
 /** The session variables `maestro mcp` reads; a value a client passed on unexpanded (`${…}`) counts as unset. */
 const SESSION_VARS = ['MAESTRO_API_URL', 'MAESTRO_SERVER_URL', 'MAESTRO_SESSION_ID', 'MAESTRO_PROJECT_ID', 'MAESTRO_API_KEY'] as const;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { commaList, type CliContext } from '../context.js';
 import { printResult } from '../output.js';
-import { report, REPORTS } from '../agent-commands.js';
+import { REPORTS } from '../../shared/agent-report.js';
+import { report } from '../agent-commands.js';
 
 /**
  * `maestro report progress|complete|blocked|error|needs-input <message> [--task ids]` and the

@@ -2,30 +2,13 @@ import { isLoopbackAddress, isLoopbackHostname } from './loopback.js';
 
 /**
  * A start-up failure of `maestro connect`: printed as `maestro connect: <message>` on stderr, then the
- * process exits with `exitCode` (1). Every message names the option or setting to change.
+ * process exits 1. Every message names the option or setting to change.
  */
 export class ConnectError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = 'ConnectError';
   }
-}
-
-/** The checked settings of one `maestro connect` run. */
-export interface ConnectSettings {
-  /** The cluster's base URL: http(s), no credentials, query or fragment, no trailing slash. */
-  upstream: URL;
-  /** Where the proxy listens: a loopback address or `localhost` (see `parseBindHost`). */
-  host: string;
-  /** TCP port, 0–65535 (0 = any free port; the banner says which). */
-  port: number;
-  /** Exact `Origin` values allowed besides local pages (`--allow-origin`). */
-  allowOrigins: string[];
-  /** Log every forwarded request. */
-  verbose: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { onShutdownSignal, type ShutdownLogger } from '../../shared/process-lifecycle.js';
 import { ClusterApi, ClusterError, type WhoAmI } from './cluster-api.js';
 import { createConnectLog, type ConnectLog } from './connect-log.js';
 import { checkNotItself, ConnectError, parseAllowedOrigins, parseBindHost, parsePort, parseServerUrl } from './connect-options.js';
@@ -46,16 +47,31 @@ export function registerConnect(program: Command): void {
       const log = createConnectLog(Boolean(flags.verbose));
       try {
         const proxy = await runConnect(serverUrl, flags, process.env, log);
-        const stop = () => void proxy.close().then(() => process.exit(0));
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // one stop (clients get 1001), a second Ctrl-C or STOP_TIMEOUT_MS forces exit 1
+        onShutdownSignal(shutdownLog(log), STOP_TIMEOUT_MS, () => proxy.close());
       } catch (err) {
         const message = err instanceof ConnectError ? err.message : `unexpected failure: ${(err as Error).message}`;
         process.stderr.write(`maestro connect: ${message}\n`);
-        process.exit(err instanceof ConnectError ? err.exitCode : 1);
+        process.exit(1);
       }
     });
 }
+
+/** How long a stop of the proxy may take before the process exits anyway, ms. */
+const STOP_TIMEOUT_MS = 10_000;
+
+/** The connect log as onShutdownSignal's logger: its message, with the error's when there is one. */
+const shutdownLog = (log: ConnectLog): ShutdownLogger => {
+  const line = (fields: unknown, message?: unknown) => {
+    const err = (fields as { err?: unknown } | undefined)?.err;
+    return `${String(message ?? '')}${err instanceof Error ? `: ${err.message}` : ''}`;
+  };
+  type Log = (fields: unknown, message?: unknown) => void;
+  const info: Log = (f, m) => log.info(line(f, m));
+  const warn: Log = (f, m) => log.warn(line(f, m));
+  const error: Log = (f, m) => log.error(line(f, m));
+  return { info, warn, error } as unknown as ShutdownLogger;
+};
 
 /** How the credential's holder is described in the banner. */
 function who(me: WhoAmI, credential: CredentialSource): string {

@@ -79,6 +79,12 @@ const sendable = (code: number) => (code >= 1000 && code <= 1014 && ![1004, 1005
 /** A close reason fits in 123 bytes. */
 const reasonText = (s: string) => Buffer.from(s).subarray(0, 123).toString('utf8').replace(/\uFFFD+$/, '');
 
+/**
+ * One local WebSocket client's relay to the cluster (the rules are this module's comment above): `open`
+ * dials the cluster and resolves with a DialOutcome (it never throws: a refusal is an outcome), `attach`
+ * joins the accepted local client, and the relay ends (`end`) when either side closes; it redials the
+ * cluster on a lost upstream, resuming from the last event the client saw.
+ */
 export class WsRelay {
   private client?: WebSocket;
   private up?: WebSocket;
