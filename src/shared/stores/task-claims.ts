@@ -5,7 +5,7 @@ import { indexMember, memberId } from '../keys.js';
 import { VersionConflict, withRetry, type Commit } from '../commit.js';
 import { encodeFields } from './entity-codec.js';
 import { readDoc, versionOf, type Rendered } from './documents.js';
-import { guardFields, readTaskGraph, readTaskGraphs, type TaskClaim, type TaskGraphState } from './task-graph.js';
+import { guardFields, moveTaskIndexes, readTaskGraph, readTaskGraphs, type TaskClaim, type TaskGraphState } from './task-graph.js';
 import type { StoreContext } from './store-context.js';
 import type { SessionStore } from './session-store.js';
 import type { TaskStore } from './task-store.js';
@@ -96,11 +96,7 @@ export class ClaimStore {
 
   /** Moves task `st` to `status` in the status indexes (as a PATCH of its status does). */
   private moveStatus(c: Commit, pid: string, st: TaskGraphState, status: string): void {
-    if (status === st.status) return;
-    const k = this.ctx.keys;
-    const member = indexMember(st.createdAt, st.id);
-    c.zrem(k.tasksByStatus(pid, st.status), member).zadd(k.tasksByStatus(pid, status), member);
-    c.zrem(k.tasksByParentStatus(pid, st.parentId, st.status), member).zadd(k.tasksByParentStatus(pid, st.parentId, status), member);
+    moveTaskIndexes(c, this.ctx.keys, pid, indexMember(st.createdAt, st.id), { status: st.status, parentId: st.parentId }, { status, parentId: st.parentId });
   }
 
   /**

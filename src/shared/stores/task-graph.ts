@@ -138,6 +138,27 @@ export function removeDependencyOps(c: Commit, keys: Keys, pid: string, id: stri
   touch(c, depKey);
 }
 
+/** Where a task sits in the status and parent indexes: its status and parent (null = top level). */
+export interface TaskPlace {
+  status: string;
+  parentId: string | null;
+}
+
+/**
+ * Adds to `c` the moves of task index member `member` (`indexMember(createdAt, id)`) of project `pid`
+ * from place `from` to place `to` in the by-status, by-parent and by-parent-and-status indexes; no
+ * write for an index whose key does not change. Used by a PATCH (TaskStore.update) and by claims.
+ */
+export function moveTaskIndexes(c: Commit, keys: Keys, pid: string, member: string, from: TaskPlace, to: TaskPlace): void {
+  const statusMoves = to.status !== from.status;
+  const parentMoves = to.parentId !== from.parentId;
+  if (statusMoves) c.zrem(keys.tasksByStatus(pid, from.status), member).zadd(keys.tasksByStatus(pid, to.status), member);
+  if (parentMoves) c.zrem(keys.tasksByParent(pid, from.parentId), member).zadd(keys.tasksByParent(pid, to.parentId), member);
+  if (statusMoves || parentMoves) {
+    c.zrem(keys.tasksByParentStatus(pid, from.parentId, from.status), member).zadd(keys.tasksByParentStatus(pid, to.parentId, to.status), member);
+  }
+}
+
 /**
  * Ops after task `id` becomes completed (`completed` true) or stops being completed: each of its
  * `dependents` loses (or regains) it in `blockedBy`, moves in or out of the ready index, and emits its

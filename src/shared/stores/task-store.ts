@@ -14,6 +14,7 @@ import {
   dependencyList,
   diff,
   guardFields,
+  moveTaskIndexes,
   readTaskGraph,
   removeDependencyOps,
   type GraphLimits,
@@ -179,12 +180,7 @@ export class TaskStore {
         }
         const finalStatus = newStatus ?? oldStatus;
         const member = indexMember(cur.createdAt as number, id);
-        const k = this.ctx.keys;
-        if (finalStatus !== oldStatus) c.zrem(k.tasksByStatus(pid, oldStatus), member).zadd(k.tasksByStatus(pid, finalStatus), member);
-        if (newParent !== oldParent) c.zrem(k.tasksByParent(pid, oldParent), member).zadd(k.tasksByParent(pid, newParent), member);
-        if (finalStatus !== oldStatus || newParent !== oldParent) {
-          c.zrem(k.tasksByParentStatus(pid, oldParent, oldStatus), member).zadd(k.tasksByParentStatus(pid, newParent, finalStatus), member);
-        }
+        moveTaskIndexes(c, this.ctx.keys, pid, member, { status: oldStatus, parentId: oldParent }, { status: finalStatus, parentId: newParent });
         if (newStatus === 'in_progress') c.hsetIfNull(key, 'startedAt', String(c.now));
         if (newStatus === 'completed') c.hsetIfNull(key, 'completedAt', String(c.now));
       }
