@@ -10,7 +10,7 @@ import { compareIds, isStreamId } from '../../shared/events/stream-ids.js';
 import { envelope, splitPublished, type EventHead } from './event-envelope.js';
 import { UserSocketQuota, type SocketLease } from './user-socket-quota.js';
 import { EventStream } from '../../shared/events/event-stream.js';
-import { parseClientMessage } from './client-messages.js';
+import { parseClientMessage } from '../../shared/schemas/ws-client-messages.js';
 import { REGISTRY_MS, ReplicaRegistry } from './replica-registry.js';
 import { SESSION_STATE_EVENTS, SessionCoalescer, sessionOfEvent } from './session-coalescer.js';
 
