@@ -1,3 +1,6 @@
+import type { z } from 'zod';
+import type { MeSchema, TokensSchema } from '../../shared/schemas/auth-wire.js';
+
 /**
  * The few calls `maestro connect` makes to the cluster on its own behalf (everything else it only
  * forwards): log in, refresh a token, ask who the credential is, list the projects it may read. All
@@ -29,24 +32,11 @@ export function clusterUrl(base: URL, path: string): URL {
   return u;
 }
 
-/** Tokens of a login or a refresh (`POST /auth/login|refresh`): `expiresIn` in seconds. */
-export interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
+/** Tokens of a login or a refresh (`POST /auth/login|refresh`; the API's TokensSchema): `expiresIn` in seconds. */
+export type Tokens = z.infer<typeof TokensSchema>;
 
-/** `GET /api/v1/auth/me`: who a credential is (`credential` = `user` for a token, `apiKey` for a key). */
-export interface WhoAmI {
-  id: string;
-  email: string;
-  name?: string;
-  admin: boolean;
-  credential: string;
-  projectId: string | null;
-  sessionId: string | null;
-  readOnly: boolean;
-}
+/** `GET /api/v1/auth/me` (the API's MeSchema): who a credential is (`credential` = `user` for a token, `apiKey` for a key). */
+export type WhoAmI = z.infer<typeof MeSchema>;
 
 async function answer<T>(res: Response): Promise<T> {
   const text = await res.text();
