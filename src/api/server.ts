@@ -131,12 +131,18 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     startedAt: Date.now(),
   };
 
+  // The credentials file names the server its key is for (the CLI sends the key to that origin only):
+  // SERVER_URL, or when it is the default (`http://localhost:<PORT>`), the port actually bound (PORT=0).
+  let listened!: (port: number) => void;
+  const boundPort = new Promise<number>((resolve) => (listened = resolve));
+  const defaultServerUrl = config.SERVER_URL === `http://localhost:${config.PORT}`;
   const seed = async () => {
     try {
       await stores.templates.seedDefaults();
       if (config.MAESTRO_AUTH === 'required') {
         const given = config.MAESTRO_ADMIN_EMAIL && config.MAESTRO_ADMIN_PASSWORD ? { email: config.MAESTRO_ADMIN_EMAIL, password: config.MAESTRO_ADMIN_PASSWORD } : undefined;
-        await bootstrapAdmin(identity, redis, config.MAESTRO_REDIS_PREFIX, config.MAESTRO_CREDENTIALS_FILE, config.SERVER_URL, logger, given);
+        const apiUrl = defaultServerUrl ? `http://localhost:${await boundPort}` : config.SERVER_URL;
+        await bootstrapAdmin(identity, redis, config.MAESTRO_REDIS_PREFIX, config.MAESTRO_CREDENTIALS_FILE, apiUrl, logger, given);
       }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'template seeding deferred until Redis answers');
@@ -159,6 +165,7 @@ export async function startApi(config: Config, logger: Logger = createLogger('ap
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => resolve());
   });
+  listened((server.address() as AddressInfo).port);
   const subscriber = createRedis(config.REDIS_URL, { name: 'maestro-api-sub' });
   logRedisErrors(subscriber, logger, 'api-subscriber');
   principalCache?.attach(subscriber, `${config.MAESTRO_REDIS_PREFIX}auth`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
 import { readCredentialsFile as readCredentials, type CredentialsFile } from '../shared/auth/credentials-file.js';
+import { isLoopbackHostname } from './connect/loopback.js';
 
 /**
  * The CLI's HTTP client (contract 09 §2 "Transport"; 02 "Calls the real CLI makes"), on ky (a kept
@@ -47,10 +48,17 @@ export function apiBase(server?: string, env: NodeJS.ProcessEnv = process.env, s
   return (server || env.MAESTRO_API_URL || env.MAESTRO_SERVER_URL || saved.apiUrl || 'http://localhost:3000').replace(/\/+$/, '');
 }
 
-/** True when URLs `a` and `b` have the same origin (scheme, host, port); false when one does not parse. */
+/**
+ * True when URLs `a` and `b` name the same server: the same origin (scheme, host, port), or this
+ * machine under two loopback names (`localhost`, `127.0.0.1`, `[::1]`) with the same scheme and port.
+ * False when one does not parse.
+ */
 export function sameOrigin(a: string, b: string): boolean {
   try {
-    return new URL(a).origin === new URL(b).origin;
+    const x = new URL(a);
+    const y = new URL(b);
+    if (x.origin === y.origin) return true;
+    return x.protocol === y.protocol && x.port === y.port && isLoopbackHostname(x.hostname) && isLoopbackHostname(y.hostname);
   } catch {
     return false;
   }
